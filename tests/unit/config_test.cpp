@@ -1,0 +1,123 @@
+#include <doctest/doctest.h>
+
+#include <cstdlib>
+
+#include "topicbridge/config.h"
+
+using topicbridge::LoadConfigText;
+
+namespace {
+bool HasProblem(const topicbridge::LoadedConfig& loaded, const std::string& path,
+                const std::string& fragment) {
+  for (const auto& p : loaded.problems)
+    if (p.path == path && p.message.find(fragment) != std::string::npos) return true;
+  return false;
+}
+std::string Dump(const topicbridge::LoadedConfig& loaded) {
+  std::string all;
+  for (const auto& p : loaded.problems) all += p.ToString() + "\n";
+  return all;
+}
+}  // namespace
+
+TEST_CASE("the seed walkthrough resources load verbatim as JSON inside YAML") {
+  const auto loaded = LoadConfigText(R"yaml(
+postgres: {dsn: "host=127.0.0.1 port=5432 dbname=aidbox user=postgres", slot: topicbridge}
+http: {listen: "127.0.0.1:8765"}
+aidbox: {base_url: "http://localhost:8080"}
+topics:
+  - {"resourceType": "AidboxSubscriptionTopic",
+     "url": "http://example.org/FHIR/R5/SubscriptionTopic/patient-topic",
+     "status": "active",
+     "trigger": [{"resource": "Patient", "fhirPathCriteria": "name.exists()"}]}
+destinations:
+  - {"resourceType": "AidboxTopicDestination", "id": "basic",
+     "meta": {"profile": ["http://aidbox.app/StructureDefinition/aidboxtopicdestination-nats-core-best-effort"]},
+     "kind": "nats-core-best-effort",
+     "topic": "http://example.org/FHIR/R5/SubscriptionTopic/patient-topic",
+     "parameter": [{"name": "url", "valueString": "nats://localhost:4222"},
+                   {"name": "subject", "valueString": "foo"}]}
+)yaml");
+  INFO(Dump(loaded));
+  REQUIRE(loaded.problems.empty());
+  const auto& c = loaded.config;
+  REQUIRE(c.topics.size() == 1);
+  CHECK(c.topics[0].triggers[0].resource == "Patient");
+  CHECK(c.topics[0].triggers[0].fhir_path_criteria == "name.exists()");
+  REQUIRE(c.destinations.size() == 1);
+  CHECK(c.destinations[0].id == "basic");
+  CHECK_FALSE(c.destinations[0].AtLeastOnce());
+  CHECK(c.destinations[0].content == "full-resource");
+  REQUIRE(c.destinations[0].Find("subject") != nullptr);
+  CHECK(c.destinations[0].Find("subject")->text == "foo");
+  CHECK(c.postgres.slot == "topicbridge");
+}
+
+TEST_CASE("typed parameters keep their value type") {
+  const auto loaded = LoadConfigText(R"yaml(
+topics: [{url: t, trigger: [{resource: Patient}]}]
+destinations:
+  - id: k
+    kind: kafka-at-least-once
+    topic: t
+    parameter:
+      - {name: batchSize, valueInteger: 16384}
+      - {name: keyByResourceId, valueBoolean: true}
+)yaml");
+  INFO(Dump(loaded));
+  REQUIRE(loaded.problems.empty());
+  const auto& d = loaded.config.destinations[0];
+  CHECK(d.AtLeastOnce());
+  CHECK(d.Find("batchSize")->integer == 16384);
+  CHECK(d.Find("batchSize")->value_type == "valueInteger");
+  CHECK(d.Find("keyByResourceId")->boolean);
+}
+
+TEST_CASE("malformed YAML reports line and column") {
+  const auto loaded = LoadConfigText("topics:\n  - {url: x\n");
+  REQUIRE(loaded.problems.size() == 1);
+  CHECK(loaded.problems[0].message.find("malformed YAML at line") != std::string::npos);
+}
+
+TEST_CASE("every problem names its key path") {
+  const auto loaded = LoadConfigText(R"yaml(
+postgre: {}
+topics:
+  - url: t
+    trigger: [{resource: Patient, supportedInteraction: [create, upsert]}]
+destinations:
+  - id: d
+    kind: nats-core-best-effort
+    topic: missing-topic
+    content: everything
+    parameter:
+      - {name: batchSize, valueInteger: lots}
+      - {valueString: x}
+)yaml");
+  INFO(Dump(loaded));
+  CHECK(HasProblem(loaded, "postgre", "unknown key"));
+  CHECK(HasProblem(loaded, "topics[0].trigger[0].supportedInteraction[1]", "unknown interaction"));
+  CHECK(HasProblem(loaded, "destinations[0].topic", "no topic has url missing-topic"));
+  CHECK(HasProblem(loaded, "destinations[0].content", "unknown content"));
+  CHECK(HasProblem(loaded, "destinations[0].parameter[0].valueInteger", "expected an integer"));
+  CHECK(HasProblem(loaded, "destinations[0].parameter[1]", "missing required key 'name'"));
+}
+
+TEST_CASE("required keys are named when missing") {
+  const auto loaded = LoadConfigText("topics: [{trigger: []}]\ndestinations: [{kind: x}]\n");
+  CHECK(HasProblem(loaded, "topics[0]", "missing required key 'url'"));
+  CHECK(HasProblem(loaded, "topics[0].trigger", "non-empty list"));
+  CHECK(HasProblem(loaded, "destinations[0]", "missing required key 'id'"));
+  CHECK(HasProblem(loaded, "destinations[0]", "missing required key 'topic'"));
+}
+
+TEST_CASE("environment variables are interpolated, with defaults") {
+  setenv("TB_TEST_DSN", "host=db", 1);
+  unsetenv("TB_TEST_UNSET");
+  const auto loaded = LoadConfigText(
+      "postgres: {dsn: '${TB_TEST_DSN} port=1', slot: '${TB_TEST_UNSET:-fallback}'}\n"
+      "http: {listen: '${TB_TEST_UNSET}'}\n");
+  CHECK(loaded.config.postgres.dsn == "host=db port=1");
+  CHECK(loaded.config.postgres.slot == "fallback");
+  CHECK(HasProblem(loaded, "http.listen", "TB_TEST_UNSET is not set"));
+}
