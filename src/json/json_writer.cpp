@@ -1,0 +1,127 @@
+#include "topicbridge/json_writer.h"
+
+#include <charconv>
+
+namespace topicbridge {
+
+void JsonWriter::Separate() {
+  if (after_key_) {
+    after_key_ = false;
+    return;
+  }
+  if (!first_.back()) out_ += ',';
+  first_.back() = false;
+}
+
+void JsonWriter::Open(char c) {
+  Separate();
+  out_ += c;
+  first_.push_back(true);
+}
+
+void JsonWriter::Close(char c) {
+  out_ += c;
+  if (first_.size() > 1) first_.pop_back();
+}
+
+void JsonWriter::Key(std::string_view key) {
+  Separate();
+  out_ += '"';
+  AppendEscaped(&out_, key);
+  out_ += "\":";
+  after_key_ = true;
+}
+
+void JsonWriter::String(std::string_view value) {
+  Separate();
+  out_ += '"';
+  AppendEscaped(&out_, value);
+  out_ += '"';
+}
+
+void JsonWriter::Int(long long value) {
+  Separate();
+  char buf[24];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, value);
+  out_.append(buf, end);
+}
+
+void JsonWriter::Bool(bool value) {
+  Separate();
+  out_ += value ? "true" : "false";
+}
+
+void JsonWriter::Null() {
+  Separate();
+  out_ += "null";
+}
+
+void JsonWriter::Raw(std::string_view json) {
+  Separate();
+  out_ += json;
+}
+
+void JsonWriter::Element(simdjson::dom::element element) {
+  using simdjson::dom::element_type;
+  switch (element.type()) {
+    case element_type::OBJECT: {
+      // Copy out of the simdjson_result first: value_unsafe() on a temporary
+      // returns a reference into that temporary.
+      const simdjson::dom::object object = element.get_object().value_unsafe();
+      BeginObject();
+      for (auto field : object) {
+        Key(field.key);
+        Element(field.value);
+      }
+      EndObject();
+      break;
+    }
+    case element_type::ARRAY: {
+      const simdjson::dom::array array = element.get_array().value_unsafe();
+      BeginArray();
+      for (auto item : array) Element(item);
+      EndArray();
+      break;
+    }
+    case element_type::STRING:
+      String(element.get_string().value_unsafe());
+      break;
+    case element_type::BOOL:
+      Bool(element.get_bool().value_unsafe());
+      break;
+    case element_type::NULL_VALUE:
+      Null();
+      break;
+    default:
+      // Numbers: simdjson's minifier keeps the shortest round-tripping text.
+      Raw(simdjson::minify(element));
+      break;
+  }
+}
+
+void JsonWriter::AppendEscaped(std::string* out, std::string_view text) {
+  static const char kHex[] = "0123456789abcdef";
+  std::size_t run = 0;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const unsigned char c = static_cast<unsigned char>(text[i]);
+    if (c >= 0x20 && c != '"' && c != '\\') continue;
+    out->append(text.data() + run, i - run);
+    run = i + 1;
+    switch (c) {
+      case '"': *out += "\\\""; break;
+      case '\\': *out += "\\\\"; break;
+      case '\n': *out += "\\n"; break;
+      case '\r': *out += "\\r"; break;
+      case '\t': *out += "\\t"; break;
+      case '\b': *out += "\\b"; break;
+      case '\f': *out += "\\f"; break;
+      default:
+        *out += "\\u00";
+        *out += kHex[c >> 4];
+        *out += kHex[c & 15];
+    }
+  }
+  out->append(text.data() + run, text.size() - run);
+}
+
+}  // namespace topicbridge

@@ -1,0 +1,46 @@
+#include <doctest/doctest.h>
+
+#include "topicbridge/json_writer.h"
+
+using topicbridge::JsonWriter;
+
+TEST_CASE("writer places commas and escapes control characters") {
+  JsonWriter w;
+  w.BeginObject();
+  w.Key("a");
+  w.String("x\"y\\z\n\x01");
+  w.Key("b");
+  w.BeginArray();
+  w.Int(-3);
+  w.Bool(true);
+  w.Null();
+  w.BeginObject();
+  w.EndObject();
+  w.EndArray();
+  w.EndObject();
+  CHECK(w.str() == R"({"a":"x\"y\\z\n\u0001","b":[-3,true,null,{}]})");
+}
+
+TEST_CASE("a parsed element round-trips, non-ASCII text unchanged") {
+  simdjson::dom::parser parser;
+  const std::string doc = R"({"name":[{"given":["Zoë","Łukasz"]}],"n":1.50,"big":12345678901234,"t":false})";
+  auto element = parser.parse(doc).value();
+  JsonWriter w;
+  w.Element(element);
+  simdjson::dom::parser again;
+  auto reparsed = again.parse(w.str()).value();
+  CHECK(simdjson::minify(reparsed) == simdjson::minify(element));
+  CHECK(w.str().find("Zoë") != std::string::npos);
+}
+
+TEST_CASE("Take leaves the writer ready for the next document") {
+  JsonWriter w;
+  w.BeginArray();
+  w.Int(1);
+  w.EndArray();
+  CHECK(w.Take() == "[1]");
+  w.BeginArray();
+  w.Int(2);
+  w.EndArray();
+  CHECK(w.str() == "[2]");
+}
