@@ -1,0 +1,132 @@
+#include <doctest/doctest.h>
+#include <httplib.h>
+#include <rapidjson/document.h>
+
+#include <stdexcept>
+#include <string>
+
+#include "topicbridge/http_server.h"
+
+using namespace topicbridge;
+
+namespace {
+
+struct Fixture {
+  StatusRegistry registry;
+  Readiness readiness{true, ""};
+  HttpServer server{registry, HttpServerOptions{"127.0.0.1:0", [this] { return readiness; }}};
+
+  Fixture() {
+    DestinationStatus& d = registry.AddDestination("basic", "nats-core-best-effort", "http://t");
+    d.OnQueued();
+    d.OnInFlight();
+    d.OnDelivered();
+    server.Start();
+  }
+  httplib::Client Client() { return httplib::Client("127.0.0.1", server.port()); }
+};
+
+}  // namespace
+
+TEST_CASE("healthz answers ok") {
+  Fixture f;
+  auto res = f.Client().Get("/healthz");
+  REQUIRE(res);
+  CHECK(res->status == 200);
+  CHECK(res->body == "ok\n");
+}
+
+TEST_CASE("readyz follows the readiness callback") {
+  Fixture f;
+  auto client = f.Client();
+  CHECK(client.Get("/readyz")->status == 200);
+  f.readiness = {false, "replication not connected"};
+  auto res = client.Get("/readyz");
+  CHECK(res->status == 503);
+  CHECK(res->body.find("replication not connected") != std::string::npos);
+}
+
+TEST_CASE("default readiness needs replication and every destination connected") {
+  StatusRegistry registry;
+  DestinationStatus& d = registry.AddDestination("a", "kafka-best-effort", "t");
+  CHECK_FALSE(DefaultReadiness(registry).ready);
+  registry.replication().connected = true;
+  CHECK(DefaultReadiness(registry).reason == "destination a not connected");
+  d.SetConnected(true);
+  CHECK(DefaultReadiness(registry).ready);
+}
+
+TEST_CASE("$status returns the destination's Parameters as FHIR JSON") {
+  Fixture f;
+  auto res = f.Client().Get("/fhir/AidboxTopicDestination/basic/$status");
+  REQUIRE(res);
+  CHECK(res->status == 200);
+  CHECK(res->get_header_value("Content-Type") == "application/fhir+json");
+  rapidjson::Document doc;
+  doc.Parse(res->body.c_str());
+  REQUIRE_FALSE(doc.HasParseError());
+  CHECK(std::string(doc["resourceType"].GetString()) == "Parameters");
+  CHECK(doc["parameter"][0]["valueDecimal"].GetUint64() == 1);
+}
+
+TEST_CASE("$status of an unknown destination is a 404 OperationOutcome") {
+  Fixture f;
+  auto res = f.Client().Get("/fhir/AidboxTopicDestination/nope/$status");
+  REQUIRE(res);
+  CHECK(res->status == 404);
+  rapidjson::Document doc;
+  doc.Parse(res->body.c_str());
+  CHECK(std::string(doc["resourceType"].GetString()) == "OperationOutcome");
+  CHECK(std::string(doc["issue"][0]["code"].GetString()) == "not-found");
+}
+
+TEST_CASE("destination list is a Bundle without parameters") {
+  Fixture f;
+  auto res = f.Client().Get("/fhir/AidboxTopicDestination");
+  REQUIRE(res);
+  rapidjson::Document doc;
+  doc.Parse(res->body.c_str());
+  CHECK(std::string(doc["resourceType"].GetString()) == "Bundle");
+  CHECK(doc["total"].GetUint() == 1);
+  CHECK(std::string(doc["entry"][0]["resource"]["id"].GetString()) == "basic");
+  CHECK_FALSE(doc["entry"][0]["resource"].HasMember("parameter"));
+}
+
+TEST_CASE("metrics are Prometheus text") {
+  Fixture f;
+  auto res = f.Client().Get("/metrics");
+  REQUIRE(res);
+  CHECK(res->get_header_value("Content-Type") == "text/plain; version=0.0.4");
+  CHECK(res->body.find("topicbridge_destination_messages_delivered_total{destination=\"basic\"") !=
+        std::string::npos);
+}
+
+TEST_CASE("a port already in use is a clear start-up error") {
+  Fixture f;
+  StatusRegistry registry;
+  HttpServer second(registry, {"127.0.0.1:" + std::to_string(f.server.port()), {}});
+  CHECK_THROWS_WITH_AS(second.Start(), doctest::Contains("http.listen: cannot listen on"),
+                       std::runtime_error);
+}
+
+TEST_CASE("a malformed listen address names http.listen") {
+  StatusRegistry registry;
+  HttpServer server(registry, {"localhost", {}});
+  CHECK_THROWS_WITH_AS(server.Start(), doctest::Contains("http.listen: expected"),
+                       std::runtime_error);
+  std::string host;
+  int port = 0;
+  CHECK(ParseListenAddress("[::1]:9000", &host, &port));
+  CHECK(host == "::1");
+  CHECK(port == 9000);
+  CHECK_FALSE(ParseListenAddress("127.0.0.1:70000", &host, &port));
+  CHECK_FALSE(ParseListenAddress("127.0.0.1:", &host, &port));
+}
+
+TEST_CASE("stop right after start returns") {
+  StatusRegistry registry;
+  HttpServer server(registry, {"127.0.0.1:0", {}});
+  server.Start();
+  server.Stop();
+  server.Stop();
+}
