@@ -41,6 +41,10 @@ struct Change {
   std::string_view table;
   std::vector<ColumnValue> columns;   // new tuple (I, U)
   std::vector<ColumnValue> identity;  // old key / old tuple under REPLICA IDENTITY FULL (U, D)
+  // M (pg_logical_emit_message) only.
+  bool transactional = false;
+  std::string_view prefix;
+  std::string_view content;
 
   // REQUIRES: the Change is still valid (see header comment). nullptr if absent.
   const ColumnValue* Column(std::string_view name) const {
