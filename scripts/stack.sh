@@ -226,10 +226,13 @@ ENV
 
 status() {
   local base; base="$(pg_base)" rc=0
-  if pg_running "$base"; then echo "postgres: running on 127.0.0.1:$TB_PG_PORT ($base/data)"
+  if pg_running "$base"; then
+    echo "postgres: running pid $(head -n 1 "$base/data/postmaster.pid") on 127.0.0.1:$TB_PG_PORT" \
+      "(data $base/data, log $base/postgres.log)"
   else echo "postgres: stopped"; rc=3; fi
   local pid
-  if pid="$(nats_pid)"; then echo "nats-server: running pid $pid on 127.0.0.1:$TB_NATS_PORT"
+  if pid="$(nats_pid)"; then
+    echo "nats-server: running pid $pid on 127.0.0.1:$TB_NATS_PORT (log $NATS_DIR/nats.log)"
   else echo "nats-server: stopped"; rc=3; fi
   return $rc
 }

@@ -84,6 +84,23 @@ class PostgresTest(unittest.TestCase):
         self.assertEqual(json.loads(columns["resource"]), {"clinicalStatus": {"text": "a"}})
         self.assertEqual(columns["status"], "created")
 
+    def test_touch_of_a_toasted_resource_leaves_it_out_of_the_wal(self):
+        self.pg.sql("SELECT pg_create_logical_replication_slot('toast', 'wal2json')")
+        self.addCleanup(self.pg.sql, "SELECT pg_drop_replication_slot('toast')")
+        self.pg.sql("""SELECT aidbox_create('Patient', 'big', jsonb_build_object('text',
+                         (SELECT string_agg(md5(i::text), '') FROM generate_series(1, 200) i)));
+                       SELECT aidbox_touch('Patient', 'big');""")
+        changes = self.pg.logical_changes("toast", "add-tables", "public.patient")
+        update = next(c for c in changes if c["action"] == "U")
+        self.assertNotIn("resource", [col["name"] for col in update["columns"]])
+        self.assertEqual(self.pg.value("SELECT status FROM patient_history WHERE id = 'big'"),
+                         "created")
+
+    def test_replication_connection_over_tcp_with_password(self):
+        out = self.pg.psql("-At", "-c", "IDENTIFY_SYSTEM",
+                           dbname=f"{self.pg.DATABASE} replication=database")
+        self.assertTrue(out.strip().endswith("|aidbox"), out)
+
     def test_restart_and_crash_keep_data_and_port(self):
         self.pg.sql("SELECT aidbox_create('Practitioner', 'r1', '{}')")
         port = self.pg.port
