@@ -74,7 +74,9 @@ struct LogConfig {
 };
 
 struct DeliveryConfig {
-  std::size_t best_effort_queue = 10000;  // messages per best-effort destination
+  std::size_t best_effort_queue = 10000;     // messages in flight per best-effort destination
+  std::size_t at_least_once_window = 10000;  // unacknowledged messages per at-least-once one
+  std::int64_t drain_timeout_ms = 10000;     // on SIGTERM, wait this long for acknowledgements
 };
 
 struct Config {

@@ -307,12 +307,22 @@ void ReadSections(Reader& r, const YAML::Node& root, Config* c) {
       r.Problem("log.format", "expected text or json");
   }
   if (const auto delivery = root["delivery"]; delivery && r.ExpectMap(delivery, "delivery")) {
-    r.CheckKeys(delivery, "delivery", {"best_effort_queue"});
-    if (const auto q = delivery["best_effort_queue"]; q) {
-      auto v = r.Integer(q, "delivery.best_effort_queue");
-      if (v && *v > 0) c->delivery.best_effort_queue = static_cast<std::size_t>(*v);
-      else if (v) r.Problem("delivery.best_effort_queue", "expected a positive integer");
-    }
+    r.CheckKeys(delivery, "delivery",
+                {"best_effort_queue", "at_least_once_window", "drain_timeout_ms"});
+    const auto positive = [&](const char* key) -> std::optional<std::int64_t> {
+      const auto node = delivery[key];
+      if (!node) return std::nullopt;
+      const std::string path = std::string("delivery.") + key;
+      auto v = r.Integer(node, path);
+      if (v && *v <= 0) {
+        r.Problem(path, "expected a positive integer");
+        return std::nullopt;
+      }
+      return v;
+    };
+    if (auto v = positive("best_effort_queue")) c->delivery.best_effort_queue = *v;
+    if (auto v = positive("at_least_once_window")) c->delivery.at_least_once_window = *v;
+    if (auto v = positive("drain_timeout_ms")) c->delivery.drain_timeout_ms = *v;
   }
   for (const char* section : {"topics", "destinations"}) {
     const auto list = root[section];

@@ -1,0 +1,155 @@
+#include "commands.h"
+
+#include <signal.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <thread>
+
+#include "bridge.h"
+#include "topicbridge/fhirpath.h"
+#include "topicbridge/json_writer.h"
+#include "topicbridge/sink_factory.h"
+#include "topicbridge/topic_matcher.h"
+
+namespace topicbridge {
+
+namespace {
+
+void PrintProblems(const std::vector<ConfigProblem>& problems, const std::string& file) {
+  for (const auto& p : problems) std::cerr << file << ": " << p.ToString() << "\n";
+}
+
+// spdlog flag %j: the message as a JSON string body, for JSON log lines.
+class JsonMessageFlag : public spdlog::custom_flag_formatter {
+ public:
+  void format(const spdlog::details::log_msg& msg, const std::tm&,
+              spdlog::memory_buf_t& dest) override {
+    std::string escaped;
+    JsonWriter::AppendEscaped(&escaped, std::string_view(msg.payload.data(), msg.payload.size()));
+    dest.append(escaped.data(), escaped.data() + escaped.size());
+  }
+  std::unique_ptr<custom_flag_formatter> clone() const override {
+    return std::make_unique<JsonMessageFlag>();
+  }
+};
+
+}  // namespace
+
+void ConfigureLogging(const LogConfig& log) {
+  auto logger = spdlog::stderr_color_mt("topicbridge");
+  spdlog::set_default_logger(logger);
+  spdlog::set_level(spdlog::level::from_str(log.level));
+  if (log.format == "json") {
+    auto formatter = std::make_unique<spdlog::pattern_formatter>();
+    formatter->add_flag<JsonMessageFlag>('j').set_pattern(
+        R"({"time":"%Y-%m-%dT%H:%M:%S.%eZ","level":"%l","message":"%j"})", 
+        spdlog::pattern_time_type::utc);
+    spdlog::set_formatter(std::move(formatter));
+  } else {
+    spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %^%-5l%$ %v", spdlog::pattern_time_type::utc);
+  }
+  spdlog::flush_on(spdlog::level::info);
+}
+
+int CheckCommand(const std::string& config_path) {
+  auto loaded = LoadConfigFile(config_path);
+  auto problems = loaded.problems;
+  if (problems.empty()) {
+    TopicMatcher matcher(loaded.config.topics, &problems);
+    for (const auto& d : loaded.config.destinations) {
+      auto found = ValidateSinkParameters(d);
+      problems.insert(problems.end(), found.begin(), found.end());
+    }
+  }
+  if (!problems.empty()) {
+    PrintProblems(problems, config_path);
+    return 1;
+  }
+  std::cout << config_path << ": ok (" << loaded.config.topics.size() << " topics, "
+            << loaded.config.destinations.size() << " destinations)\n";
+  return 0;
+}
+
+int RunCommand(const std::string& config_path) {
+  auto loaded = LoadConfigFile(config_path);
+  if (!loaded.problems.empty()) {
+    PrintProblems(loaded.problems, config_path);
+    return 1;
+  }
+  ConfigureLogging(loaded.config.log);
+  // Signals are taken by a thread of their own, so that a stop can also wake
+  // a reader blocked on a full at-least-once window.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  Bridge bridge(std::move(loaded.config));
+  if (auto problems = bridge.Prepare(); !problems.empty()) {
+    PrintProblems(problems, config_path);
+    return 1;
+  }
+  std::atomic<bool> stop{false};
+  std::thread waiter([&] {
+    int received = 0;
+    sigwait(&signals, &received);
+    spdlog::info("received {}: stopping, draining in-flight messages",
+                 received == SIGTERM ? "SIGTERM" : "SIGINT");
+    stop = true;
+  });
+  int code = 0;
+  try {
+    code = bridge.Run(stop);
+  } catch (const std::exception& e) {
+    spdlog::critical("{}", e.what());
+    code = 2;
+  }
+  if (!stop) pthread_kill(waiter.native_handle(), SIGTERM);
+  waiter.join();
+  return code;
+}
+
+int FhirpathCommand(const std::string& resource_path, const std::vector<std::string>& variables,
+                    const std::string& expression) {
+  auto compiled = fhirpath::Expression::Compile(expression);
+  if (auto* syntax = std::get_if<fhirpath::SyntaxError>(&compiled)) {
+    std::cerr << "syntax error at column " << syntax->column << ": " << syntax->message << "\n";
+    return 2;
+  }
+  simdjson::dom::parser parser;
+  fhirpath::Context context;
+  if (!resource_path.empty()) {
+    simdjson::dom::element resource;
+    if (auto error = parser.load(resource_path).get(resource); error) {
+      std::cerr << "cannot read resource " << resource_path << ": "
+                << simdjson::error_message(error) << "\n";
+      return 1;
+    }
+    context.resource = resource;
+  }
+  for (const auto& v : variables) {
+    const auto eq = v.find('=');
+    if (eq == std::string::npos || eq == 0 ||
+        !context.SetVariableJson(v.substr(0, eq), v.substr(eq + 1))) {
+      std::cerr << "bad --var " << v << ": expected NAME=JSON, e.g. --var limit=180\n";
+      return 1;
+    }
+  }
+  const auto result = fhirpath::Evaluate(std::get<fhirpath::Expression>(compiled), context);
+  if (!result.ok()) {
+    std::cerr << "evaluation error: " << result.error().message << "\n";
+    return 3;
+  }
+  std::cout << fhirpath::PrintResultJson(result.values()) << "\n";
+  return 0;
+}
+
+}  // namespace topicbridge
