@@ -3,7 +3,9 @@
 needs (choice elements and their types, References, contained resources, complex types to descend
 into), from HL7 fhirpath.js's model files (shared/fhir-model/r4, BSD-style licence beside them).
 
-Usage: tools/gen_aidbox_model.py ../shared/fhir-model/r4 src/aidbox/fhir_model_table.cpp
+Usage: tools/gen_aidbox_model.py ../shared/fhir-model/r4 src/aidbox/fhir_model_table.cpp [--check]
+With --check it writes nothing and fails if the committed table differs from what the model files
+give (exit 77, "skipped" to meson, when the model files are absent).
 
 The output is committed, so building never needs shared/. Rows that the runtime would find anyway
 by falling back along the type hierarchy (Observation.id -> DomainResource.id, Age.value ->
@@ -28,6 +30,10 @@ def is_primitive(type_name):
 
 def main():
     src, out = sys.argv[1], sys.argv[2]
+    check = "--check" in sys.argv[3:]
+    if check and not os.path.isdir(src):
+        print("skipped: no model files at " + src)
+        return 77
 
     def load(name):
         with open(os.path.join(src, name + ".json")) as f:
@@ -164,11 +170,21 @@ def main():
     lines += ["const PathRow kPaths[] = {"] + entries
     lines += ["};", "const std::size_t kPathCount = %d;" % len(kept), ""]
     lines += ["}  // namespace topicbridge::fhir_model", ""]
+    text = "\n".join(lines)
+    summary = "%d paths (of %d), %d types, %d choice types, %d masks" % (
+        len(kept), len(rows), len(types), len(choice_rows), len(masks))
+    if check:
+        with open(out) as f:
+            if f.read() != text:
+                print("%s is stale: rerun tools/gen_aidbox_model.py" % out)
+                return 1
+        print("up to date: " + summary)
+        return 0
     with open(out, "w") as f:
-        f.write("\n".join(lines))
-    print("%d paths (of %d), %d types, %d choice types, %d masks" %
-          (len(kept), len(rows), len(types), len(choice_rows), len(masks)))
+        f.write(text)
+    print(summary)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
