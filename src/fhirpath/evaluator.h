@@ -1,0 +1,118 @@
+// Internal state of an Evaluator: scratch collections and a string arena reused across calls,
+// plus the tree-walking evaluation itself (evaluator.cpp), operators (operators.cpp) and the
+// function library (functions.cpp). Evaluation errors are raised as EvalFailure and turned into
+// EvalError values at the public boundary.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "ast.h"
+#include "model.h"
+#include "topicbridge/fhirpath.h"
+
+namespace topicbridge::fhirpath {
+
+using Collection = std::vector<Value>;
+
+struct EvalFailure {
+  std::string message;
+};
+
+[[noreturn]] void Fail(std::string message);
+
+struct Scope {
+  const Collection* focus = nullptr;  // input of identifiers without a receiver
+  const Value* this_value = nullptr;  // $this (null: the focus at the top level)
+  std::int64_t index = 0;
+  const Collection* total = nullptr;  // $total inside aggregate()
+};
+
+class EvaluatorState {
+ public:
+  EvaluatorState();
+
+  // Evaluation entry: fills result or throws EvalFailure.
+  void Run(const Ast& ast, const Context& context);
+  const Collection& result() const { return result_; }
+
+  // Collections borrowed for the duration of one step; returned on destruction.
+  class Temp {
+   public:
+    explicit Temp(EvaluatorState& s) : s_(s), c_(s.Acquire()) {}
+    ~Temp() { s_.Release(c_); }
+    Temp(const Temp&) = delete;
+    Temp& operator=(const Temp&) = delete;
+    Collection& operator*() { return *c_; }
+    Collection* operator->() { return c_; }
+
+   private:
+    EvaluatorState& s_;
+    Collection* c_;
+  };
+
+  void Eval(const AstNode* n, const Scope& scope, Collection& out);
+  std::string_view Store(std::string_view s);
+  const Model& model() const { return model_; }
+  const Context& context() const { return *context_; }
+
+  // --- navigation and typing (evaluator.cpp)
+  Value MakeNode(simdjson::dom::element e, std::int32_t type, std::int32_t node) const;
+  Value MakeResourceNode(simdjson::dom::element e) const;
+  void AppendChildren(const Value& item, std::string_view name, std::string_view sibling,
+                      Collection& out) const;
+  void AppendJsonValue(simdjson::dom::element e, Collection& out) const;  // variables
+  void AllChildren(const Value& item, Collection& out) const;
+  // The system value of a primitive node (or the value itself); false when it has none.
+  bool ToSystem(const Value& v, Value& out) const;
+  std::string_view TypeName(const Value& v, std::string_view* ns) const;
+  bool IsType(const Value& v, std::string_view spec) const;
+
+  // --- operators (operators.cpp)
+  void Binary(const AstNode* n, const Scope& scope, Collection& out);
+  std::optional<bool> Equal(const Value& a, const Value& b);
+  bool Equivalent(const Value& a, const Value& b);
+  std::optional<bool> CollectionsEqual(const Collection& a, const Collection& b);
+  bool CollectionsEquivalent(const Collection& a, const Collection& b);
+  std::optional<int> Compare(const Value& a, const Value& b);  // nullopt: empty result
+  bool Contains(const Collection& c, const Value& v);
+  void Arithmetic(BinaryOp op, const Value& a, const Value& b, Collection& out);
+  // Singleton boolean evaluation: nullopt for empty; throws for many items.
+  std::optional<bool> AsBoolean(const Collection& c, std::string_view what);
+
+  // --- functions (functions.cpp, conversions.cpp)
+  void Call(const AstNode* n, const Scope& scope, Collection& out);
+  void Convert(const AstNode* n, const Scope& scope, const Collection& in, Collection& out);
+  void Math(const AstNode* n, const Scope& scope, const Collection& in, Collection& out);
+  void Resolve(const Value& v, Collection& out);
+
+ private:
+  Collection* Acquire();
+  void Release(Collection* c);
+  void Variable(const AstNode* n, Collection& out);
+
+  const Model& model_;
+  const Context* context_ = nullptr;
+  Collection result_;
+  Collection root_;
+  std::vector<std::unique_ptr<Collection>> all_;
+  std::vector<Collection*> free_;
+  std::vector<std::unique_ptr<std::string>> strings_;
+  std::size_t strings_used_ = 0;
+};
+
+// Helpers shared by operators and functions.
+inline void IgnoreError(simdjson::error_code) {}  // lookups whose default value is fine
+std::string FormatDecimal(double d);
+std::string QuantityText(const Value& q);  // "2 'mo'", "7 days"
+bool IsNumber(const Value& v);
+double NumberOf(const Value& v);
+Value MakeBoolean(bool b);
+Value MakeInteger(std::int64_t i);
+Value MakeDecimal(double d);
+Value MakeString(std::string_view s);
+
+}  // namespace topicbridge::fhirpath

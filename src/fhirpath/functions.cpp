@@ -1,0 +1,782 @@
+// The FHIRPath function library (existence, filtering, subsetting, combining, conversion,
+// strings, math, tree navigation, utility, aggregates, types, FHIR extensions and resolve()).
+#include "functions.h"
+
+#include <algorithm>
+#include <cmath>
+#include <regex>
+
+#include "evaluator.h"
+#include "quantity.h"
+#include "temporal.h"
+
+namespace topicbridge::fhirpath {
+
+namespace {
+constexpr FunctionInfo kFunctions[] = {
+#define X(id, name, min, max, kind) {Function::k##id, name, min, max, kind},
+    TOPICBRIDGE_FHIRPATH_FUNCTIONS(X)
+#undef X
+};
+}  // namespace
+
+const FunctionInfo* FindFunction(std::string_view name) {
+  for (const auto& f : kFunctions) {
+    if (f.name == name) return &f;
+  }
+  return nullptr;
+}
+
+namespace {
+
+using Temp = EvaluatorState::Temp;
+
+std::string Base64Encode(std::string_view in, bool url) {
+  const char* a = url ? "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+                      : "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  std::size_t i = 0;
+  for (; i + 2 < in.size(); i += 3) {
+    unsigned v = (unsigned char)in[i] << 16 | (unsigned char)in[i + 1] << 8 | (unsigned char)in[i + 2];
+    out += a[v >> 18], out += a[(v >> 12) & 63], out += a[(v >> 6) & 63], out += a[v & 63];
+  }
+  if (i + 1 == in.size()) {
+    unsigned v = (unsigned char)in[i] << 16;
+    out += a[v >> 18], out += a[(v >> 12) & 63], out += "==";
+  } else if (i + 2 == in.size()) {
+    unsigned v = (unsigned char)in[i] << 16 | (unsigned char)in[i + 1] << 8;
+    out += a[v >> 18], out += a[(v >> 12) & 63], out += a[(v >> 6) & 63], out += '=';
+  }
+  return out;
+}
+
+std::string Base64Decode(std::string_view in) {
+  std::string out;
+  unsigned v = 0;
+  int bits = 0;
+  for (char c : in) {
+    int d;
+    if (c >= 'A' && c <= 'Z') d = c - 'A';
+    else if (c >= 'a' && c <= 'z') d = c - 'a' + 26;
+    else if (c >= '0' && c <= '9') d = c - '0' + 52;
+    else if (c == '+' || c == '-') d = 62;
+    else if (c == '/' || c == '_') d = 63;
+    else continue;
+    v = (v << 6) | d;
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out += static_cast<char>((v >> bits) & 0xFF);
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+void EvaluatorState::Call(const AstNode* n, const Scope& scope, Collection& out) {
+  Temp input(*this);
+  if (n->receiver) Eval(n->receiver, scope, *input);
+  const Collection& in = n->receiver ? *input : *scope.focus;
+
+  auto arg = [&](std::size_t i, Collection& into) { Eval(n->args[i], scope, into); };
+  auto lambda = [&](const AstNode* body, const Value& item, std::int64_t index,
+                    const Collection* total, Collection& into) {
+    Temp focus(*this);
+    focus->push_back(item);
+    Scope s{&*focus, &(*focus)[0], index, total};
+    Eval(body, s, into);
+  };
+  auto single = [&](const Collection& c, const char* what) -> const Value* {
+    if (c.empty()) return nullptr;
+    if (c.size() > 1) Fail(std::string(n->name) + "() requires a single " + what + ", got " + std::to_string(c.size()) + " items");
+    return &c[0];
+  };
+  // The input as one system value; nullopt when empty.
+  auto input_value = [&](const char* what) -> std::optional<Value> {
+    const Value* v = single(in, what);
+    Value s;
+    if (!v || !ToSystem(*v, s)) return std::nullopt;
+    return s;
+  };
+  auto input_string = [&]() -> std::optional<std::string_view> {
+    auto v = input_value("String");
+    if (!v) return std::nullopt;
+    if (v->kind != ValueKind::kString) Fail(std::string(n->name) + "() requires a String input");
+    return v->text;
+  };
+  auto arg_value = [&](std::size_t i, Collection& tmp) -> std::optional<Value> {
+    arg(i, tmp);
+    const Value* v = single(tmp, "argument");
+    Value s;
+    if (!v || !ToSystem(*v, s)) return std::nullopt;
+    return s;
+  };
+  auto arg_string = [&](std::size_t i, Collection& tmp) -> std::optional<std::string_view> {
+    auto v = arg_value(i, tmp);
+    if (!v) return std::nullopt;
+    if (v->kind != ValueKind::kString) Fail(std::string(n->name) + "() requires a String argument");
+    return v->text;
+  };
+  auto arg_integer = [&](std::size_t i, Collection& tmp) -> std::optional<std::int64_t> {
+    auto v = arg_value(i, tmp);
+    if (!v) return std::nullopt;
+    if (v->kind != ValueKind::kInteger) Fail(std::string(n->name) + "() requires an Integer argument");
+    return v->integer;
+  };
+  auto push_bool = [&](bool b) { out.push_back(MakeBoolean(b)); };
+  auto push_string = [&](std::string_view s) { out.push_back(MakeString(Store(s))); };
+
+  switch (n->function) {
+    // ---------------------------------------------------------------- existence
+    case Function::kEmpty:
+      return push_bool(in.empty());
+    case Function::kExists:
+      if (n->args.empty()) return push_bool(!in.empty());
+      for (std::size_t i = 0; i < in.size(); ++i) {
+        Temp r(*this);
+        lambda(n->args[0], in[i], static_cast<std::int64_t>(i), nullptr, *r);
+        auto b = AsBoolean(*r, "exists() criteria");
+        if (b && *b) return push_bool(true);
+      }
+      return push_bool(false);
+    case Function::kAll:
+      for (std::size_t i = 0; i < in.size(); ++i) {
+        Temp r(*this);
+        lambda(n->args[0], in[i], static_cast<std::int64_t>(i), nullptr, *r);
+        auto b = AsBoolean(*r, "all() criteria");
+        if (!b || !*b) return push_bool(false);
+      }
+      return push_bool(true);
+    case Function::kAllTrue:
+    case Function::kAnyTrue:
+    case Function::kAllFalse:
+    case Function::kAnyFalse: {
+      bool want = n->function == Function::kAllTrue || n->function == Function::kAnyTrue;
+      bool all = n->function == Function::kAllTrue || n->function == Function::kAllFalse;
+      for (const Value& v : in) {
+        Value s;
+        if (!ToSystem(v, s) || s.kind != ValueKind::kBoolean) Fail(std::string(n->name) + "() requires Booleans");
+        if (all && s.boolean != want) return push_bool(false);
+        if (!all && s.boolean == want) return push_bool(true);
+      }
+      return push_bool(all);
+    }
+    case Function::kSubsetOf:
+    case Function::kSupersetOf: {
+      Temp other(*this);
+      arg(0, *other);
+      const Collection& sub = n->function == Function::kSubsetOf ? in : *other;
+      const Collection& super = n->function == Function::kSubsetOf ? *other : in;
+      for (const Value& v : sub) {
+        if (!Contains(super, v)) return push_bool(false);
+      }
+      return push_bool(true);
+    }
+    case Function::kCount:
+      out.push_back(MakeInteger(static_cast<std::int64_t>(in.size())));
+      return;
+    case Function::kDistinct:
+      for (const Value& v : in) {
+        if (!Contains(out, v)) out.push_back(v);
+      }
+      return;
+    case Function::kIsDistinct: {
+      Temp d(*this);
+      for (const Value& v : in) {
+        if (!Contains(*d, v)) d->push_back(v);
+      }
+      return push_bool(d->size() == in.size());
+    }
+    case Function::kNot: {
+      if (in.empty()) return;
+      auto b = AsBoolean(in, "not()");
+      Value s;
+      if (!ToSystem(in[0], s) || s.kind != ValueKind::kBoolean) return;
+      return push_bool(!*b);
+    }
+    // ---------------------------------------------------------------- filtering and projection
+    case Function::kWhere:
+      for (std::size_t i = 0; i < in.size(); ++i) {
+        Temp r(*this);
+        lambda(n->args[0], in[i], static_cast<std::int64_t>(i), nullptr, *r);
+        auto b = AsBoolean(*r, "where() criteria");
+        if (b && *b) out.push_back(in[i]);
+      }
+      return;
+    case Function::kSelect:
+      for (std::size_t i = 0; i < in.size(); ++i) lambda(n->args[0], in[i], static_cast<std::int64_t>(i), nullptr, out);
+      return;
+    case Function::kRepeat: {
+      Temp queue(*this), next(*this);
+      *queue = in;
+      while (!queue->empty()) {
+        next->clear();
+        for (std::size_t i = 0; i < queue->size(); ++i) {
+          Temp r(*this);
+          lambda(n->args[0], (*queue)[i], static_cast<std::int64_t>(i), nullptr, *r);
+          for (const Value& v : *r) {
+            if (!Contains(out, v)) {
+              out.push_back(v);
+              next->push_back(v);
+            }
+          }
+        }
+        std::swap(*queue, *next);
+      }
+      return;
+    }
+    case Function::kOfType:
+      for (const Value& v : in) {
+        if (IsType(v, n->args[0]->name)) out.push_back(v);
+      }
+      return;
+    // ---------------------------------------------------------------- subsetting
+    case Function::kSingle:
+      if (in.size() > 1) Fail("single() on " + std::to_string(in.size()) + " items");
+      out.insert(out.end(), in.begin(), in.end());
+      return;
+    case Function::kFirst:
+      if (!in.empty()) out.push_back(in.front());
+      return;
+    case Function::kLast:
+      if (!in.empty()) out.push_back(in.back());
+      return;
+    case Function::kTail:
+      if (in.size() > 1) out.insert(out.end(), in.begin() + 1, in.end());
+      return;
+    case Function::kSkip:
+    case Function::kTake: {
+      Temp t(*this);
+      auto k = arg_integer(0, *t);
+      if (!k) return;
+      std::size_t count = static_cast<std::size_t>(std::max<std::int64_t>(0, *k));
+      count = std::min(count, in.size());
+      if (n->function == Function::kSkip) out.insert(out.end(), in.begin() + count, in.end());
+      else out.insert(out.end(), in.begin(), in.begin() + count);
+      return;
+    }
+    case Function::kIntersect:
+    case Function::kExclude: {
+      Temp other(*this);
+      arg(0, *other);
+      for (const Value& v : in) {
+        bool member = Contains(*other, v);
+        if (n->function == Function::kExclude) {
+          if (!member) out.push_back(v);
+        } else if (member && !Contains(out, v)) {
+          out.push_back(v);
+        }
+      }
+      return;
+    }
+    // ---------------------------------------------------------------- combining
+    case Function::kUnion: {
+      Temp other(*this);
+      arg(0, *other);
+      for (const Collection* c : {&in, static_cast<const Collection*>(&*other)}) {
+        for (const Value& v : *c) {
+          if (!Contains(out, v)) out.push_back(v);
+        }
+      }
+      return;
+    }
+    case Function::kCombine:
+      out.insert(out.end(), in.begin(), in.end());
+      arg(0, out);
+      return;
+    // ---------------------------------------------------------------- conversion
+    case Function::kIif: {
+      if (in.size() > 1) Fail("iif() on " + std::to_string(in.size()) + " items");
+      Temp c(*this);
+      if (in.empty()) {
+        arg(0, *c);
+      } else {
+        lambda(n->args[0], in[0], 0, nullptr, *c);
+      }
+      auto b = AsBoolean(*c, "iif() criterion");
+      if (!c->empty()) {
+        Value s;
+        if (!ToSystem((*c)[0], s) || s.kind != ValueKind::kBoolean) Fail("iif() criterion must be Boolean");
+      }
+      std::size_t branch = b && *b ? 1 : 2;
+      if (branch >= n->args.size()) return;
+      if (in.empty()) arg(branch, out);
+      else lambda(n->args[branch], in[0], 0, nullptr, out);
+      return;
+    }
+    case Function::kToBoolean:
+    case Function::kConvertsToBoolean:
+    case Function::kToInteger:
+    case Function::kConvertsToInteger:
+    case Function::kToLong:
+    case Function::kConvertsToLong:
+    case Function::kToDecimal:
+    case Function::kConvertsToDecimal:
+    case Function::kToString:
+    case Function::kConvertsToString:
+    case Function::kToDate:
+    case Function::kConvertsToDate:
+    case Function::kToDateTime:
+    case Function::kConvertsToDateTime:
+    case Function::kToTime:
+    case Function::kConvertsToTime:
+    case Function::kToQuantity:
+    case Function::kConvertsToQuantity:
+      return Convert(n, scope, in, out);
+    // ---------------------------------------------------------------- strings
+    case Function::kIndexOf:
+    case Function::kLastIndexOf: {
+      auto s = input_string();
+      Temp t(*this);
+      auto sub = arg_string(0, *t);
+      if (!s || !sub) return;
+      std::size_t p = n->function == Function::kIndexOf ? s->find(*sub) : s->rfind(*sub);
+      out.push_back(MakeInteger(p == std::string_view::npos ? -1 : static_cast<std::int64_t>(p)));
+      return;
+    }
+    case Function::kSubstring: {
+      auto s = input_string();
+      Temp t(*this), t2(*this);
+      auto start = arg_integer(0, *t);
+      if (!s || !start) return;
+      if (*start < 0 || static_cast<std::size_t>(*start) >= s->size()) return;
+      std::size_t len = std::string_view::npos;
+      if (n->args.size() > 1) {
+        auto l = arg_integer(1, *t2);
+        if (!l) return push_string(s->substr(*start));
+        len = static_cast<std::size_t>(std::max<std::int64_t>(0, *l));
+      }
+      return push_string(s->substr(*start, len));
+    }
+    case Function::kStartsWith:
+    case Function::kEndsWith:
+    case Function::kContains: {
+      auto s = input_string();
+      Temp t(*this);
+      auto sub = arg_string(0, *t);
+      if (!s || !sub) return;
+      if (n->function == Function::kStartsWith) return push_bool(s->starts_with(*sub));
+      if (n->function == Function::kEndsWith) return push_bool(s->ends_with(*sub));
+      return push_bool(s->find(*sub) != std::string_view::npos);
+    }
+    case Function::kUpper:
+    case Function::kLower: {
+      auto s = input_string();
+      if (!s) return;
+      std::string r(*s);
+      for (char& c : r)
+        c = static_cast<char>(n->function == Function::kUpper ? std::toupper(static_cast<unsigned char>(c))
+                                                              : std::tolower(static_cast<unsigned char>(c)));
+      return push_string(r);
+    }
+    case Function::kReplace: {
+      auto s = input_string();
+      Temp a(*this), b(*this);
+      auto pattern = arg_string(0, *a);
+      auto subst = arg_string(1, *b);
+      if (!s || !pattern || !subst) return;
+      std::string r;
+      if (pattern->empty()) {
+        r += *subst;
+        for (char c : *s) r += c, r += *subst;
+      } else {
+        std::size_t pos = 0;
+        for (std::size_t f; (f = s->find(*pattern, pos)) != std::string_view::npos; pos = f + pattern->size())
+          r.append(s->substr(pos, f - pos)).append(*subst);
+        r.append(s->substr(pos));
+      }
+      return push_string(r);
+    }
+    case Function::kMatches:
+    case Function::kMatchesFull:
+    case Function::kReplaceMatches: {
+      auto s = input_string();
+      Temp a(*this), b(*this);
+      auto pattern = arg_string(0, *a);
+      std::optional<std::string_view> subst;
+      if (n->function == Function::kReplaceMatches) subst = arg_string(1, *b);
+      if (!s || !pattern || (n->function == Function::kReplaceMatches && !subst)) return;
+      try {
+        std::regex re{std::string(*pattern), std::regex::ECMAScript};
+        std::string str(*s);
+        if (n->function == Function::kMatches) return push_bool(std::regex_search(str, re));
+        if (n->function == Function::kMatchesFull) return push_bool(std::regex_match(str, re));
+        if (pattern->empty()) return push_string(str);
+        return push_string(std::regex_replace(str, re, std::string(*subst)));
+      } catch (const std::regex_error&) {
+        Fail("invalid regular expression '" + std::string(*pattern) + "'");
+      }
+    }
+    case Function::kLength: {
+      auto s = input_string();
+      if (s) out.push_back(MakeInteger(static_cast<std::int64_t>(s->size())));
+      return;
+    }
+    case Function::kToChars: {
+      auto s = input_string();
+      if (!s) return;
+      for (std::size_t i = 0; i < s->size(); ++i) out.push_back(MakeString(s->substr(i, 1)));
+      return;
+    }
+    case Function::kSplit: {
+      auto s = input_string();
+      Temp t(*this);
+      auto sep = arg_string(0, *t);
+      if (!s || !sep) return;
+      if (sep->empty()) {
+        for (std::size_t i = 0; i < s->size(); ++i) out.push_back(MakeString(s->substr(i, 1)));
+        return;
+      }
+      std::size_t pos = 0;
+      for (std::size_t f; (f = s->find(*sep, pos)) != std::string_view::npos; pos = f + sep->size())
+        out.push_back(MakeString(s->substr(pos, f - pos)));
+      out.push_back(MakeString(s->substr(pos)));
+      return;
+    }
+    case Function::kJoin: {
+      Temp t(*this);
+      std::string_view sep;
+      if (!n->args.empty()) {
+        auto s = arg_string(0, *t);
+        if (s) sep = *s;
+      }
+      std::string r;
+      for (std::size_t i = 0; i < in.size(); ++i) {
+        Value v;
+        if (!ToSystem(in[i], v) || v.kind != ValueKind::kString) Fail("join() requires Strings");
+        if (i) r += sep;
+        r += v.text;
+      }
+      return push_string(r);
+    }
+    case Function::kTrim: {
+      auto s = input_string();
+      if (!s) return;
+      std::string_view v = *s;
+      while (!v.empty() && std::isspace(static_cast<unsigned char>(v.front()))) v.remove_prefix(1);
+      while (!v.empty() && std::isspace(static_cast<unsigned char>(v.back()))) v.remove_suffix(1);
+      out.push_back(MakeString(v));
+      return;
+    }
+    case Function::kEncode:
+    case Function::kDecode: {
+      auto s = input_string();
+      Temp t(*this);
+      auto format = arg_string(0, *t);
+      if (!s || !format) return;
+      bool enc = n->function == Function::kEncode;
+      if (*format == "base64" || *format == "urlbase64")
+        return push_string(enc ? Base64Encode(*s, *format == "urlbase64") : Base64Decode(*s));
+      if (*format == "hex") {
+        std::string r;
+        static const char* kHex = "0123456789abcdef";
+        if (enc) {
+          for (unsigned char c : *s) r += kHex[c >> 4], r += kHex[c & 15];
+        } else {
+          for (std::size_t i = 0; i + 1 < s->size(); i += 2)
+            r += static_cast<char>(std::stoi(std::string(s->substr(i, 2)), nullptr, 16));
+        }
+        return push_string(r);
+      }
+      return;
+    }
+    case Function::kEscape:
+    case Function::kUnescape: {
+      auto s = input_string();
+      Temp t(*this);
+      auto target = arg_string(0, *t);
+      if (!s || !target) return;
+      std::string r;
+      bool html = *target == "html";
+      if (n->function == Function::kEscape) {
+        for (char c : *s) {
+          if (html && c == '<') r += "&lt;";
+          else if (html && c == '>') r += "&gt;";
+          else if (html && c == '&') r += "&amp;";
+          else if (html && c == '"') r += "&quot;";
+          else if (!html && c == '"') r += "\\\"";
+          else if (!html && c == '\\') r += "\\\\";
+          else r += c;
+        }
+      } else {
+        std::string_view v = *s;
+        for (std::size_t i = 0; i < v.size(); ++i) {
+          if (html && v[i] == '&') {
+            static const std::pair<std::string_view, char> kEntities[] = {
+                {"&lt;", '<'}, {"&gt;", '>'}, {"&amp;", '&'}, {"&quot;", '"'}, {"&#39;", '\''}};
+            bool done = false;
+            for (auto [e, c] : kEntities) {
+              if (v.substr(i).starts_with(e)) r += c, i += e.size() - 1, done = true;
+              if (done) break;
+            }
+            if (!done) r += v[i];
+          } else if (!html && v[i] == '\\' && i + 1 < v.size()) {
+            r += v[++i];
+          } else {
+            r += v[i];
+          }
+        }
+      }
+      return push_string(r);
+    }
+    // ---------------------------------------------------------------- math
+    case Function::kAbs:
+    case Function::kCeiling:
+    case Function::kExp:
+    case Function::kFloor:
+    case Function::kLn:
+    case Function::kLog:
+    case Function::kPower:
+    case Function::kRound:
+    case Function::kSqrt:
+    case Function::kTruncate:
+      return Math(n, scope, in, out);
+    // ---------------------------------------------------------------- tree navigation
+    case Function::kChildren:
+      for (const Value& v : in) AllChildren(v, out);
+      return;
+    case Function::kDescendants: {
+      Temp level(*this), next(*this);
+      *level = in;
+      while (!level->empty()) {
+        next->clear();
+        for (const Value& v : *level) AllChildren(v, *next);
+        out.insert(out.end(), next->begin(), next->end());
+        std::swap(*level, *next);
+      }
+      return;
+    }
+    // ---------------------------------------------------------------- utility
+    case Function::kTrace:
+      out.insert(out.end(), in.begin(), in.end());
+      return;
+    case Function::kNow:
+    case Function::kToday:
+    case Function::kTimeOfDay: {
+      Value v;
+      v.temporal = NowUtc();
+      v.kind = n->function == Function::kNow     ? ValueKind::kDateTime
+               : n->function == Function::kToday ? ValueKind::kDate
+                                                 : ValueKind::kTime;
+      if (n->function == Function::kToday) v.temporal.precision = Precision::kDay;
+      out.push_back(v);
+      return;
+    }
+    case Function::kYearOf:
+    case Function::kMonthOf:
+    case Function::kDayOf:
+    case Function::kHourOf:
+    case Function::kMinuteOf:
+    case Function::kSecondOf:
+    case Function::kMillisecondOf:
+    case Function::kTimezoneOffsetOf:
+    case Function::kDateOf:
+    case Function::kTimeOf: {
+      auto v = input_value("date/time");
+      if (!v) return;
+      if (v->kind == ValueKind::kString) {
+        Value t;
+        if (!ParseTemporalLiteral(v->text, t)) return;
+        v = t;
+      }
+      if (v->kind != ValueKind::kDate && v->kind != ValueKind::kDateTime && v->kind != ValueKind::kTime)
+        Fail(std::string(n->name) + "() requires a date/time");
+      const Temporal& t = v->temporal;
+      bool time = v->kind == ValueKind::kTime;
+      auto part = [&](Precision p, std::int64_t value) {
+        if (t.precision >= p) out.push_back(MakeInteger(value));
+      };
+      switch (n->function) {
+        case Function::kYearOf: if (!time) part(Precision::kYear, t.year); return;
+        case Function::kMonthOf: if (!time) part(Precision::kMonth, t.month); return;
+        case Function::kDayOf: if (!time) part(Precision::kDay, t.day); return;
+        case Function::kHourOf: part(Precision::kHour, t.hour); return;
+        case Function::kMinuteOf: part(Precision::kMinute, t.minute); return;
+        case Function::kSecondOf: part(Precision::kSecond, t.second); return;
+        case Function::kMillisecondOf: part(Precision::kMillisecond, t.millisecond); return;
+        case Function::kTimezoneOffsetOf:
+          if (v->kind == ValueKind::kDateTime && t.has_tz) {
+            Value d = MakeDecimal(t.tz_minutes / 60.0);
+            out.push_back(d);
+          }
+          return;
+        case Function::kDateOf:
+          if (!time) {
+            Value d = *v;
+            d.kind = ValueKind::kDate;
+            d.temporal.precision = std::min(t.precision, Precision::kDay);
+            d.temporal.has_tz = false;
+            out.push_back(d);
+          }
+          return;
+        case Function::kTimeOf:
+          if (v->kind == ValueKind::kDateTime && t.precision >= Precision::kHour) {
+            Value d = *v;
+            d.kind = ValueKind::kTime;
+            d.temporal.has_tz = false;
+            out.push_back(d);
+          }
+          return;
+        default:
+          return;
+      }
+    }
+    // ---------------------------------------------------------------- aggregates
+    case Function::kAggregate: {
+      Temp total(*this), next(*this);
+      if (n->args.size() > 1) arg(1, *total);
+      for (std::size_t i = 0; i < in.size(); ++i) {
+        next->clear();
+        lambda(n->args[0], in[i], static_cast<std::int64_t>(i), &*total, *next);
+        std::swap(*total, *next);
+      }
+      out.insert(out.end(), total->begin(), total->end());
+      return;
+    }
+    case Function::kSum:
+    case Function::kAvg: {
+      if (in.empty()) {
+        if (n->function == Function::kSum) out.push_back(MakeInteger(0));
+        return;
+      }
+      Temp acc(*this), next(*this);
+      acc->push_back(in[0]);
+      for (std::size_t i = 1; i < in.size(); ++i) {
+        next->clear();
+        Arithmetic(BinaryOp::kPlus, (*acc)[0], in[i], *next);
+        if (next->empty()) return;
+        std::swap(*acc, *next);
+      }
+      if (n->function == Function::kAvg) {
+        next->clear();
+        Arithmetic(BinaryOp::kDivide, (*acc)[0], MakeInteger(static_cast<std::int64_t>(in.size())), *next);
+        std::swap(*acc, *next);
+      }
+      Value v;
+      if (!acc->empty() && ToSystem((*acc)[0], v)) out.push_back(v);
+      return;
+    }
+    case Function::kMin:
+    case Function::kMax: {
+      std::optional<Value> best;
+      for (const Value& v : in) {
+        Value s;
+        if (!ToSystem(v, s)) continue;
+        if (!best) {
+          best = s;
+          continue;
+        }
+        auto c = Compare(s, *best);
+        if (!c) Fail(std::string(n->name) + "() on values that do not compare");
+        if ((n->function == Function::kMin && *c < 0) || (n->function == Function::kMax && *c > 0)) best = s;
+      }
+      if (best) out.push_back(*best);
+      return;
+    }
+    // ---------------------------------------------------------------- types
+    case Function::kIs:
+    case Function::kAs: {
+      if (in.empty()) return;
+      if (in.size() > 1) Fail(std::string(n->name) + "() requires a single item");
+      bool match = IsType(in[0], n->args[0]->name);
+      if (n->function == Function::kIs) return push_bool(match);
+      if (match) out.push_back(in[0]);
+      return;
+    }
+    case Function::kType:
+      for (const Value& v : in) {
+        Value t;
+        t.kind = ValueKind::kTypeInfo;
+        t.text = TypeName(v, &t.unit);
+        out.push_back(t);
+      }
+      return;
+    // ---------------------------------------------------------------- FHIR
+    case Function::kExtension: {
+      Temp t(*this), ext(*this);
+      auto url = arg_string(0, *t);
+      if (!url) return;
+      for (const Value& v : in) AppendChildren(v, "extension", "_extension", *ext);
+      for (const Value& e : *ext) {
+        std::string_view u;
+        if (e.has_element && !e.element["url"].get(u) && u == *url) out.push_back(e);
+      }
+      return;
+    }
+    case Function::kHasValue: {
+      Value v;
+      return push_bool(in.size() == 1 && in[0].kind == ValueKind::kNode && in[0].has_element &&
+                       ToSystem(in[0], v) && v.kind != ValueKind::kQuantity);
+    }
+    case Function::kGetValue: {
+      Value v;
+      if (in.size() == 1 && in[0].kind == ValueKind::kNode && ToSystem(in[0], v) && v.kind != ValueKind::kQuantity)
+        out.push_back(v);
+      return;
+    }
+    case Function::kResolve:
+      for (const Value& v : in) Resolve(v, out);
+      return;
+    case Function::kComparable: {
+      auto a = input_value("Quantity");
+      Temp t(*this);
+      auto b = arg_value(0, *t);
+      if (!a || !b) return;
+      if (a->kind != ValueKind::kQuantity || b->kind != ValueKind::kQuantity) Fail("comparable() requires Quantities");
+      auto ca = ParseUcum(a->boolean ? a->unit : CalendarToUcum(CalendarSingular(a->unit)));
+      auto cb = ParseUcum(b->boolean ? b->unit : CalendarToUcum(CalendarSingular(b->unit)));
+      return push_bool(ca && cb && ca->SameDimension(*cb));
+    }
+    case Function::kPrecision: {
+      auto v = input_value("value");
+      if (!v) return;
+      if (v->kind == ValueKind::kDecimal) return out.push_back(MakeInteger(v->integer < 0 ? 8 : v->integer));
+      if (v->kind == ValueKind::kInteger) return out.push_back(MakeInteger(0));
+      static constexpr int kDigits[] = {4, 6, 8, 10, 12, 14, 17};
+      if (v->kind == ValueKind::kDate || v->kind == ValueKind::kDateTime)
+        return out.push_back(MakeInteger(kDigits[static_cast<int>(v->temporal.precision)]));
+      if (v->kind == ValueKind::kTime)
+        return out.push_back(MakeInteger(kDigits[static_cast<int>(v->temporal.precision)] - 8));
+      return;
+    }
+  }
+}
+
+void EvaluatorState::Resolve(const Value& v, Collection& out) {
+  std::string_view ref;
+  if (v.kind == ValueKind::kString) ref = v.text;
+  else if (v.kind == ValueKind::kNode && v.has_element && !v.element.get(ref)) {
+  } else if (v.kind != ValueKind::kNode || !v.has_element || v.element["reference"].get(ref)) return;
+  if (ref.empty()) return;
+  const Context& c = context();
+  if (ref[0] == '#') {
+    simdjson::dom::array contained;
+    if (c.resource && !(*c.resource)["contained"].get(contained)) {
+      for (auto r : contained) {
+        std::string_view id;
+        if (!r["id"].get(id) && id == ref.substr(1)) out.push_back(MakeResourceNode(r));
+      }
+    }
+    return;
+  }
+  // Bundle entries resolve among themselves by fullUrl or Type/id.
+  simdjson::dom::array entries;
+  if (c.resource && !(*c.resource)["entry"].get(entries)) {
+    for (auto e : entries) {
+      std::string_view full, type, id;
+      simdjson::dom::element r;
+      if (e["resource"].get(r)) continue;
+      bool match = !e["fullUrl"].get(full) && full == ref;
+      if (!match && !r["resourceType"].get(type) && !r["id"].get(id))
+        match = ref.size() == type.size() + 1 + id.size() && ref.starts_with(type) && ref[type.size()] == '/' &&
+                ref.ends_with(id);
+      if (match) return out.push_back(MakeResourceNode(r));
+    }
+  }
+  if (c.resolver) {
+    if (auto r = c.resolver->Resolve(ref)) out.push_back(MakeResourceNode(*r));
+  }
+}
+
+}  // namespace topicbridge::fhirpath

@@ -1,0 +1,520 @@
+// FHIRPath operators: equality and equivalence, ordering, boolean logic, membership, union and
+// arithmetic over numbers, strings, Quantities and dates.
+#include <cmath>
+#include <cstdio>
+
+#include "evaluator.h"
+#include "quantity.h"
+#include "temporal.h"
+
+namespace topicbridge::fhirpath {
+
+using simdjson::dom::element;
+using simdjson::dom::element_type;
+
+bool IsNumber(const Value& v) { return v.kind == ValueKind::kInteger || v.kind == ValueKind::kDecimal; }
+double NumberOf(const Value& v) {
+  return v.kind == ValueKind::kInteger ? static_cast<double>(v.integer) : v.decimal;
+}
+
+namespace {
+
+bool IsTemporal(ValueKind k) {
+  return k == ValueKind::kDate || k == ValueKind::kDateTime || k == ValueKind::kTime;
+}
+
+bool JsonEqual(element a, element b) {
+  element_type ta = a.type(), tb = b.type();
+  bool na = ta == element_type::INT64 || ta == element_type::UINT64 || ta == element_type::DOUBLE;
+  bool nb = tb == element_type::INT64 || tb == element_type::UINT64 || tb == element_type::DOUBLE;
+  if (na && nb) {
+    double x = 0, y = 0;
+    IgnoreError(a.get(x));
+    IgnoreError(b.get(y));
+    return x == y;
+  }
+  if (ta != tb) return false;
+  switch (ta) {
+    case element_type::STRING:
+      return a.get_string().value_unsafe() == b.get_string().value_unsafe();
+    case element_type::BOOL:
+      return a.get_bool().value_unsafe() == b.get_bool().value_unsafe();
+    case element_type::NULL_VALUE:
+      return true;
+    case element_type::ARRAY: {
+      auto x = a.get_array().value_unsafe(), y = b.get_array().value_unsafe();
+      if (x.size() != y.size()) return false;
+      auto it = y.begin();
+      for (element e : x) {
+        if (!JsonEqual(e, *it)) return false;
+        ++it;
+      }
+      return true;
+    }
+    case element_type::OBJECT: {
+      auto x = a.get_object().value_unsafe(), y = b.get_object().value_unsafe();
+      if (x.size() != y.size()) return false;
+      for (auto f : x) {
+        element other;
+        if (y.at_key(f.key).get(other) || !JsonEqual(f.value, other)) return false;
+      }
+      return true;
+    }
+    default:
+      return false;
+  }
+}
+
+int Scale(const Value& v) {
+  if (v.kind == ValueKind::kInteger) return 0;
+  return v.integer < 0 ? 15 : static_cast<int>(v.integer);
+}
+
+double RoundTo(double x, int scale) {
+  double f = std::pow(10.0, scale);
+  return std::round(x * f) / f;
+}
+
+// Cleans binary floating-point noise from decimal arithmetic (0.1 + 0.2 -> 0.3).
+double Clean(double d) {
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%.15g", d);
+  return std::strtod(buf, nullptr);
+}
+
+struct UnitView {
+  std::string_view ucum;  // UCUM code
+  bool word = false;      // written as a calendar keyword
+  bool year_month = false;  // calendar year or month keyword: not a fixed duration
+  bool ucum_year_month = false;
+};
+
+UnitView ViewUnit(const Value& q) {
+  UnitView u;
+  if (!q.boolean) {
+    std::string_view s = CalendarSingular(q.unit);
+    u.word = !s.empty();
+    u.ucum = u.word ? CalendarToUcum(s) : q.unit;
+    u.year_month = s == "year" || s == "month";
+  } else {
+    u.ucum = q.unit.empty() ? std::string_view("1") : q.unit;
+  }
+  u.ucum_year_month = !u.word && (u.ucum == "a" || u.ucum == "mo");
+  return u;
+}
+
+struct Aligned {
+  double a, b;
+  int scale_a, scale_b;
+};
+
+// Both quantities in one unit (the finer one), or nullopt when they do not compare.
+std::optional<Aligned> AlignQuantities(const Value& x, const Value& y, bool equivalence) {
+  UnitView ux = ViewUnit(x), uy = ViewUnit(y);
+  if (!equivalence) {
+    if (ux.year_month != uy.year_month) return std::nullopt;
+    if ((ux.ucum_year_month && uy.word) || (uy.ucum_year_month && ux.word)) return std::nullopt;
+  }
+  auto cx = ParseUcum(ux.ucum), cy = ParseUcum(uy.ucum);
+  if (ux.ucum == uy.ucum) return Aligned{x.decimal, y.decimal, Scale(x), Scale(y)};
+  if (!cx || !cy || !cx->SameDimension(*cy)) return std::nullopt;
+  bool convert_y = cx->factor <= cy->factor;  // convert into the finer unit
+  const Value& from = convert_y ? y : x;
+  std::string_view from_unit = convert_y ? uy.ucum : ux.ucum, to_unit = convert_y ? ux.ucum : uy.ucum;
+  auto converted = ConvertUnit(from.decimal, from_unit, to_unit);
+  if (!converted) return std::nullopt;
+  double ratio = convert_y ? cy->factor / cx->factor : cx->factor / cy->factor;
+  int scale = std::max(0, Scale(from) - static_cast<int>(std::floor(std::log10(ratio) + 1e-9)));
+  if (convert_y) return Aligned{x.decimal, *converted, Scale(x), scale};
+  return Aligned{*converted, y.decimal, scale, Scale(y)};
+}
+
+Value QuantityFromNumber(const Value& n) {
+  Value q;
+  q.kind = ValueKind::kQuantity;
+  q.decimal = NumberOf(n);
+  q.integer = Scale(n);
+  q.boolean = true;
+  q.unit = "1";
+  return q;
+}
+
+std::optional<int> CompareNumbers(double a, double b) { return a < b ? -1 : a > b ? 1 : 0; }
+
+}  // namespace
+
+std::optional<bool> EvaluatorState::Equal(const Value& a, const Value& b) {
+  if (a.kind == ValueKind::kNode && b.kind == ValueKind::kNode && a.has_element && b.has_element &&
+      a.element.is_object() && b.element.is_object())
+    return JsonEqual(a.element, b.element);
+  Value x, y;
+  bool hx = ToSystem(a, x), hy = ToSystem(b, y);
+  if (!hx || !hy) {
+    if (a.kind == ValueKind::kNode && b.kind == ValueKind::kNode && !a.has_element && !b.has_element)
+      return std::nullopt;
+    return false;
+  }
+  if (IsNumber(x) && IsNumber(y)) {
+    if (x.kind == ValueKind::kInteger && y.kind == ValueKind::kInteger) return x.integer == y.integer;
+    return Clean(NumberOf(x)) == Clean(NumberOf(y));
+  }
+  if (x.kind == ValueKind::kQuantity && IsNumber(y)) y = QuantityFromNumber(y);
+  if (y.kind == ValueKind::kQuantity && IsNumber(x)) x = QuantityFromNumber(x);
+  auto c = Compare(x, y);
+  if (c) return *c == 0;
+  if (x.kind == y.kind || (IsTemporal(x.kind) && IsTemporal(y.kind)) ||
+      (x.kind == ValueKind::kString && IsTemporal(y.kind)) ||
+      (y.kind == ValueKind::kString && IsTemporal(x.kind)))
+    return std::nullopt;
+  return false;
+}
+
+bool EvaluatorState::Equivalent(const Value& a, const Value& b) {
+  if (a.kind == ValueKind::kNode && b.kind == ValueKind::kNode && a.has_element && b.has_element &&
+      a.element.is_object() && b.element.is_object())
+    return JsonEqual(a.element, b.element);
+  Value x, y;
+  if (!ToSystem(a, x) || !ToSystem(b, y)) return false;
+  if (IsNumber(x) && IsNumber(y)) {
+    int s = std::min(Scale(x), Scale(y));
+    return RoundTo(NumberOf(x), s) == RoundTo(NumberOf(y), s);
+  }
+  if (x.kind == ValueKind::kString && y.kind == ValueKind::kString) {
+    auto norm = [](std::string_view s) {
+      std::string out;
+      bool space = false;
+      for (char c : s) {
+        if (c == ' ' || c == '\t' || c == '\n' || c == '\r') {
+          space = true;
+          continue;
+        }
+        if (space && !out.empty()) out += ' ';
+        space = false;
+        out += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      }
+      return out;
+    };
+    return norm(x.text) == norm(y.text);
+  }
+  if (x.kind == ValueKind::kQuantity && IsNumber(y)) y = QuantityFromNumber(y);
+  if (y.kind == ValueKind::kQuantity && IsNumber(x)) x = QuantityFromNumber(x);
+  if (x.kind == ValueKind::kQuantity && y.kind == ValueKind::kQuantity) {
+    auto al = AlignQuantities(x, y, true);
+    if (!al) return false;
+    int s = std::min(al->scale_a, al->scale_b);
+    return RoundTo(al->a, s) == RoundTo(al->b, s);
+  }
+  if (IsTemporal(x.kind) && IsTemporal(y.kind)) {
+    auto c = CompareTemporal(x.kind == ValueKind::kTime ? x.kind : ValueKind::kDateTime, x.temporal, y.temporal);
+    return c && *c == 0;
+  }
+  auto eq = Equal(x, y);
+  return eq && *eq;
+}
+
+std::optional<int> EvaluatorState::Compare(const Value& a, const Value& b) {
+  Value x, y;
+  if (!ToSystem(a, x) || !ToSystem(b, y)) return std::nullopt;
+  if (IsNumber(x) && IsNumber(y)) {
+    if (x.kind == ValueKind::kInteger && y.kind == ValueKind::kInteger)
+      return x.integer < y.integer ? -1 : x.integer > y.integer ? 1 : 0;
+    return CompareNumbers(Clean(NumberOf(x)), Clean(NumberOf(y)));
+  }
+  if (x.kind == ValueKind::kString && y.kind == ValueKind::kString) {
+    int c = x.text.compare(y.text);
+    return c < 0 ? -1 : c > 0 ? 1 : 0;
+  }
+  if (x.kind == ValueKind::kBoolean && y.kind == ValueKind::kBoolean) return int(x.boolean) - int(y.boolean);
+  // A string meets a date/time: read it as one.
+  if (x.kind == ValueKind::kString && IsTemporal(y.kind)) {
+    Value t;
+    if (!ParseTemporalLiteral(y.kind == ValueKind::kTime ? "T" + std::string(x.text) : std::string(x.text), t))
+      return std::nullopt;
+    x = t;
+  } else if (y.kind == ValueKind::kString && IsTemporal(x.kind)) {
+    Value t;
+    if (!ParseTemporalLiteral(x.kind == ValueKind::kTime ? "T" + std::string(y.text) : std::string(y.text), t))
+      return std::nullopt;
+    y = t;
+  }
+  if (IsTemporal(x.kind) && IsTemporal(y.kind)) {
+    if ((x.kind == ValueKind::kTime) != (y.kind == ValueKind::kTime)) return std::nullopt;
+    return CompareTemporal(x.kind == ValueKind::kTime ? x.kind : ValueKind::kDateTime, x.temporal, y.temporal);
+  }
+  if (x.kind == ValueKind::kQuantity && IsNumber(y)) y = QuantityFromNumber(y);
+  if (y.kind == ValueKind::kQuantity && IsNumber(x)) x = QuantityFromNumber(x);
+  if (x.kind == ValueKind::kQuantity && y.kind == ValueKind::kQuantity) {
+    auto al = AlignQuantities(x, y, false);
+    if (!al) return std::nullopt;
+    return CompareNumbers(Clean(al->a), Clean(al->b));
+  }
+  return std::nullopt;
+}
+
+std::optional<bool> EvaluatorState::CollectionsEqual(const Collection& a, const Collection& b) {
+  if (a.empty() || b.empty()) return std::nullopt;
+  if (a.size() != b.size()) return false;
+  bool unknown = false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    auto e = Equal(a[i], b[i]);
+    if (!e) unknown = true;
+    else if (!*e) return false;
+  }
+  if (unknown) return std::nullopt;
+  return true;
+}
+
+bool EvaluatorState::CollectionsEquivalent(const Collection& a, const Collection& b) {
+  if (a.size() != b.size()) return false;
+  for (const Value& x : a) {
+    bool found = false;
+    for (const Value& y : b) {
+      if (Equivalent(x, y)) {
+        found = true;
+        break;
+      }
+    }
+    if (!found) return false;
+  }
+  return true;
+}
+
+bool EvaluatorState::Contains(const Collection& c, const Value& v) {
+  for (const Value& x : c) {
+    auto e = Equal(x, v);
+    if (e && *e) return true;
+  }
+  return false;
+}
+
+std::optional<bool> EvaluatorState::AsBoolean(const Collection& c, std::string_view what) {
+  if (c.empty()) return std::nullopt;
+  if (c.size() > 1) Fail(std::string(what) + " requires a single Boolean, got " + std::to_string(c.size()) + " items");
+  Value v;
+  if (!ToSystem(c[0], v)) return true;
+  if (v.kind == ValueKind::kBoolean) return v.boolean;
+  return true;
+}
+
+std::string FormatDecimal(double d) {
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%.15g", d);
+  double back = std::strtod(buf, nullptr);
+  if (back != d) std::snprintf(buf, sizeof buf, "%.17g", d);
+  return buf;
+}
+
+void EvaluatorState::Arithmetic(BinaryOp op, const Value& a, const Value& b, Collection& out) {
+  Value x, y;
+  if (!ToSystem(a, x) || !ToSystem(b, y)) Fail("arithmetic on a value-less element");
+  if (op == BinaryOp::kConcat || (op == BinaryOp::kPlus && x.kind == ValueKind::kString && y.kind == ValueKind::kString)) {
+    if (x.kind != ValueKind::kString || y.kind != ValueKind::kString) Fail("'&' requires strings");
+    std::string s(x.text);
+    s += y.text;
+    out.push_back(MakeString(Store(s)));
+    return;
+  }
+  if (IsNumber(x) && IsNumber(y)) {
+    bool ints = x.kind == ValueKind::kInteger && y.kind == ValueKind::kInteger;
+    double p = NumberOf(x), q = NumberOf(y);
+    switch (op) {
+      case BinaryOp::kPlus:
+      case BinaryOp::kMinus:
+      case BinaryOp::kTimes: {
+        if (ints) {
+          std::int64_t r = 0;
+          bool overflow = op == BinaryOp::kPlus    ? __builtin_add_overflow(x.integer, y.integer, &r)
+                          : op == BinaryOp::kMinus ? __builtin_sub_overflow(x.integer, y.integer, &r)
+                                                   : __builtin_mul_overflow(x.integer, y.integer, &r);
+          if (overflow) return;
+          out.push_back(MakeInteger(r));
+          return;
+        }
+        double r = op == BinaryOp::kPlus ? p + q : op == BinaryOp::kMinus ? p - q : p * q;
+        Value v = MakeDecimal(Clean(r));
+        v.integer = op == BinaryOp::kTimes ? Scale(x) + Scale(y) : std::max(Scale(x), Scale(y));
+        out.push_back(v);
+        return;
+      }
+      case BinaryOp::kDivide:
+        if (q == 0) return;
+        out.push_back(MakeDecimal(p / q));
+        return;
+      case BinaryOp::kDiv:
+        if (q == 0) return;
+        if (ints) out.push_back(MakeInteger(x.integer / y.integer));
+        else out.push_back(MakeInteger(static_cast<std::int64_t>(std::trunc(p / q))));
+        return;
+      case BinaryOp::kMod:
+        if (q == 0) return;
+        if (ints) out.push_back(MakeInteger(x.integer % y.integer));
+        else out.push_back(MakeDecimal(Clean(std::fmod(p, q))));
+        return;
+      default:
+        break;
+    }
+  }
+  // Date/time +/- duration.
+  if (IsTemporal(x.kind) && y.kind == ValueKind::kQuantity &&
+      (op == BinaryOp::kPlus || op == BinaryOp::kMinus)) {
+    std::string_view unit = y.boolean ? UcumToCalendar(y.unit) : CalendarSingular(y.unit);
+    if (unit.empty()) Fail("cannot add a Quantity in '" + std::string(y.unit) + "' to a date/time");
+    Value r = x;
+    double amount = op == BinaryOp::kMinus ? -y.decimal : y.decimal;
+    if (!AddToTemporal(x.kind, r.temporal, amount, unit)) Fail("invalid date/time arithmetic");
+    out.push_back(r);
+    return;
+  }
+  if (x.kind == ValueKind::kQuantity || y.kind == ValueKind::kQuantity) {
+    if (IsNumber(x) && (op == BinaryOp::kTimes)) std::swap(x, y);
+    if (IsNumber(y) && (op == BinaryOp::kTimes || op == BinaryOp::kDivide)) {
+      if (op == BinaryOp::kDivide && NumberOf(y) == 0) return;
+      Value r = x;
+      r.decimal = Clean(op == BinaryOp::kTimes ? x.decimal * NumberOf(y) : x.decimal / NumberOf(y));
+      out.push_back(r);
+      return;
+    }
+    if (IsNumber(x)) x = QuantityFromNumber(x);
+    if (IsNumber(y)) y = QuantityFromNumber(y);
+    if (x.kind != ValueKind::kQuantity || y.kind != ValueKind::kQuantity) Fail("invalid Quantity arithmetic");
+    UnitView ux = ViewUnit(x), uy = ViewUnit(y);
+    if (op == BinaryOp::kPlus || op == BinaryOp::kMinus) {
+      auto converted = ConvertUnit(y.decimal, uy.ucum, ux.ucum);
+      if (!converted) return;
+      Value r = x;
+      r.decimal = Clean(op == BinaryOp::kPlus ? x.decimal + *converted : x.decimal - *converted);
+      r.integer = std::max(Scale(x), Scale(y));
+      out.push_back(r);
+      return;
+    }
+    if (op == BinaryOp::kTimes || op == BinaryOp::kDivide) {
+      Value r;
+      r.kind = ValueKind::kQuantity;
+      r.boolean = true;
+      r.integer = -1;
+      double yv = y.decimal;
+      std::string unit;
+      if (op == BinaryOp::kDivide && yv == 0) return;
+      if (op == BinaryOp::kDivide) {
+        auto same = ConvertUnit(yv, uy.ucum, ux.ucum);
+        if (same) {
+          r.decimal = Clean(x.decimal / *same);
+          r.unit = "1";
+          out.push_back(r);
+          return;
+        }
+      }
+      r.decimal = Clean(op == BinaryOp::kTimes ? x.decimal * yv : x.decimal / yv);
+      if (uy.ucum == "1") unit = std::string(ux.ucum);
+      else if (ux.ucum == "1" && op == BinaryOp::kTimes) unit = std::string(uy.ucum);
+      else unit = std::string(ux.ucum) + (op == BinaryOp::kTimes ? "." : "/") + std::string(uy.ucum);
+      r.unit = Store(unit);
+      out.push_back(r);
+      return;
+    }
+    Fail("invalid Quantity arithmetic");
+  }
+  Fail("operator not defined for these operand types");
+}
+
+void EvaluatorState::Binary(const AstNode* n, const Scope& scope, Collection& out) {
+  Temp left(*this), right(*this);
+  Eval(n->receiver, scope, *left);
+  Eval(n->args[0], scope, *right);
+  Collection& l = *left;
+  Collection& r = *right;
+  switch (n->op) {
+    case BinaryOp::kAnd: {
+      auto a = AsBoolean(l, "'and'"), b = AsBoolean(r, "'and'");
+      if ((a && !*a) || (b && !*b)) out.push_back(MakeBoolean(false));
+      else if (a && b) out.push_back(MakeBoolean(true));
+      return;
+    }
+    case BinaryOp::kOr: {
+      auto a = AsBoolean(l, "'or'"), b = AsBoolean(r, "'or'");
+      if ((a && *a) || (b && *b)) out.push_back(MakeBoolean(true));
+      else if (a && b) out.push_back(MakeBoolean(false));
+      return;
+    }
+    case BinaryOp::kXor: {
+      auto a = AsBoolean(l, "'xor'"), b = AsBoolean(r, "'xor'");
+      if (a && b) out.push_back(MakeBoolean(*a != *b));
+      return;
+    }
+    case BinaryOp::kImplies: {
+      auto a = AsBoolean(l, "'implies'"), b = AsBoolean(r, "'implies'");
+      if (a && !*a) out.push_back(MakeBoolean(true));
+      else if (b && *b) out.push_back(MakeBoolean(true));
+      else if (a && b) out.push_back(MakeBoolean(false));
+      return;
+    }
+    case BinaryOp::kUnion:
+      for (Collection* c : {&l, &r}) {
+        for (const Value& v : *c) {
+          if (!Contains(out, v)) out.push_back(v);
+        }
+      }
+      return;
+    case BinaryOp::kIn:
+    case BinaryOp::kContains: {
+      Collection& item = n->op == BinaryOp::kIn ? l : r;
+      Collection& set = n->op == BinaryOp::kIn ? r : l;
+      if (item.empty()) return;
+      if (item.size() > 1) Fail("membership operator requires a single item");
+      out.push_back(MakeBoolean(Contains(set, item[0])));
+      return;
+    }
+    case BinaryOp::kEqual:
+    case BinaryOp::kNotEqual: {
+      auto e = CollectionsEqual(l, r);
+      if (e) out.push_back(MakeBoolean(n->op == BinaryOp::kEqual ? *e : !*e));
+      return;
+    }
+    case BinaryOp::kEquivalent:
+    case BinaryOp::kNotEquivalent: {
+      bool e = CollectionsEquivalent(l, r);
+      out.push_back(MakeBoolean(n->op == BinaryOp::kEquivalent ? e : !e));
+      return;
+    }
+    case BinaryOp::kLess:
+    case BinaryOp::kGreater:
+    case BinaryOp::kLessOrEqual:
+    case BinaryOp::kGreaterOrEqual: {
+      if (l.empty() || r.empty()) return;
+      if (l.size() > 1 || r.size() > 1) Fail("comparison requires single items");
+      Value x, y;
+      if (!ToSystem(l[0], x) || !ToSystem(r[0], y)) return;
+      auto c = Compare(x, y);
+      if (!c) {
+        bool comparable = (IsNumber(x) && IsNumber(y)) || x.kind == y.kind ||
+                          (IsTemporal(x.kind) && IsTemporal(y.kind)) ||
+                          (x.kind == ValueKind::kString && IsTemporal(y.kind)) ||
+                          (y.kind == ValueKind::kString && IsTemporal(x.kind)) ||
+                          (x.kind == ValueKind::kQuantity && IsNumber(y)) ||
+                          (y.kind == ValueKind::kQuantity && IsNumber(x));
+        if (!comparable) Fail("cannot compare these types");
+        return;
+      }
+      bool result = n->op == BinaryOp::kLess      ? *c < 0
+                    : n->op == BinaryOp::kGreater ? *c > 0
+                    : n->op == BinaryOp::kLessOrEqual ? *c <= 0
+                                                      : *c >= 0;
+      out.push_back(MakeBoolean(result));
+      return;
+    }
+    case BinaryOp::kConcat:
+      if (l.size() > 1 || r.size() > 1) Fail("'&' requires single items");
+      {
+        Value e = MakeString("");
+        Arithmetic(BinaryOp::kConcat, l.empty() ? e : l[0], r.empty() ? e : r[0], out);
+      }
+      return;
+    default:
+      if (l.empty() || r.empty()) return;
+      if (l.size() > 1 || r.size() > 1) Fail("arithmetic requires single items");
+      Arithmetic(n->op, l[0], r[0], out);
+      return;
+  }
+}
+
+}  // namespace topicbridge::fhirpath
