@@ -216,11 +216,7 @@ void AidboxToFhir::WriteField(std::string_view parent_path, std::string_view key
                               simdjson::dom::element value, JsonWriter* out,
                               ConversionStats* stats) const {
   Walk walk(parent_path, out, stats);
-  Element parent = fhir_model::ElementAt(parent_path);
-  // A resource type the model does not know still has DomainResource's elements.
-  if (parent.kind == Kind::kUnknown && parent_path.find('.') == std::string_view::npos)
-    parent = {Kind::kComplex, fhir_model::TypeScope(parent_path), 0};
-  walk.Field(parent.children, key, value);
+  walk.Field(fhir_model::ElementAt(parent_path).children, key, value);
 }
 
 void AidboxToFhir::WriteElement(std::string_view path, simdjson::dom::element element,

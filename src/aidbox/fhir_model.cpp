@@ -98,8 +98,8 @@ Element ElementAt(std::string_view path) {
   const std::size_t dot = path.find('.');
   const std::string_view type = path.substr(0, dot);
   const int index = FindType(type);
-  if (index < 0) return {};
-  Element element = TypeElement(index);
+  // An unknown first name is taken for a custom resource type, as TypeScope() does.
+  Element element = index < 0 ? Element{Kind::kComplex, TypeScope(type), 0} : TypeElement(index);
   if (element.kind == Kind::kResource) element.children = TypeScope(type);
   std::size_t start = dot;
   while (start != std::string_view::npos) {

@@ -74,7 +74,9 @@ Scope TypeScope(std::string_view type);
 // The element `name` of something whose children are in `scope`; kUnknown if the model has none.
 Element Child(const Scope& scope, std::string_view name);
 
-// The element at a dotted path ("Patient.meta", "Meta", "Observation.component.value").
+// The element at a dotted path ("Patient.meta", "Meta", "Observation.component.value"). A first
+// name the model does not know is taken for a custom resource type (see TypeScope).
+// REQUIRES: `path` outlives the returned Element.
 Element ElementAt(std::string_view path);
 
 // What a choice element holds once its type is known (index in kChoiceTypes).

@@ -213,6 +213,7 @@ TEST_CASE("model: choices, references, backbone, alias and inherited elements") 
         model::Kind::kChoice);
   CHECK(model::ElementAt("Observation.component.extension.value").kind == model::Kind::kChoice);
   CHECK(model::ElementAt("Observation.nonsense").kind == model::Kind::kUnknown);
+  CHECK(model::ElementAt("AidboxTopicDestination.extension.value").kind == model::Kind::kChoice);
   const auto split = model::SplitFhirChoiceKey(model::TypeScope("Observation"), "valueQuantity");
   REQUIRE(split);
   CHECK(split->element == "value");
