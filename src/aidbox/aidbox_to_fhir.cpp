@@ -11,7 +11,6 @@ namespace {
 using fhir_model::Element;
 using fhir_model::Kind;
 using fhir_model::Scope;
-using simdjson::dom::element_type;
 
 // One conversion: the writer, the stats and the instance path ("Observation.component.value")
 // kept for warnings. The path and scratch buffers are thread-local so that a conversion
