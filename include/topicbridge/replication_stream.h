@@ -73,9 +73,11 @@ class ReplicationStream {
   // failure when stopped.
   ReplicationStatus ConnectWithBackoff(const std::atomic<bool>& stop);
 
-  // Waits up to `timeout` for the next XLogData message. On kOk *message is valid only until
-  // the next Next(), Connect() or Close(). Keepalives are answered and status updates sent from
-  // here, so call it at least every status_interval. REQUIRES: connected() for kOk.
+  // Waits up to `timeout` (0: only what has already arrived) for the next XLogData message.
+  // kOk: *message is one wal2json message, valid only until the next Next(), Connect() or
+  // Close(). kTimeout: nothing yet. kDisconnected: the connection is gone (or was never made).
+  // Keepalives are answered and status updates sent from here, so call it at least every
+  // status_interval.
   ReplicationStatus Next(std::string_view* message, std::chrono::milliseconds timeout);
 
   // The caller has durably handled everything up to `flushed` (a C record's next_lsn). Sent at
@@ -114,7 +116,8 @@ class ReplicationStream {
   ReplicationStatus StartReplication();
   ReplicationStatus Explained(std::string_view step, std::string_view server_text);
   ReplicationStatus HandleKeepalive(const char* data);
-  ReplicationStatus Lost(std::string what);  // drops the connection, returns kDisconnected
+  ReplicationStatus WaitForInput(std::chrono::steady_clock::time_point until);
+  ReplicationStatus Lost(std::string_view what);  // drops the connection, returns kDisconnected
   void Drop();
   void AdvanceConfirmed(Lsn lsn);
 

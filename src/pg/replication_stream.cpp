@@ -68,6 +68,21 @@ std::string QuoteOption(std::string_view value) {
   return out + "'";
 }
 
+// Opens the connection: the user's DSN (expanded) with replication=database after it, so the
+// DSN cannot turn replication off; connect_timeout before it, so the DSN may override it.
+PGconn* OpenReplicationConnection(const std::string& dsn) {
+  const char* keywords[] = {"connect_timeout", "fallback_application_name", "dbname", "replication",
+                            nullptr};
+  const char* values[] = {"10", "topicbridge", dsn.c_str(), "database", nullptr};
+  return PQconnectdbParams(keywords, values, /*expand_dbname=*/1);
+}
+
+void StoreMax(std::atomic<Lsn>& target, Lsn value) {
+  Lsn current = target.load(std::memory_order_relaxed);
+  while (value > current && !target.compare_exchange_weak(current, value)) {
+  }
+}
+
 ReplicationStatus Failure(std::string message, bool permanent) {
   return {ReplicationStatus::kError, std::move(message), permanent};
 }
@@ -123,12 +138,7 @@ std::chrono::steady_clock::time_point ReplicationStream::last_message_time() con
 
 void ReplicationStream::Confirm(Lsn flushed) { AdvanceConfirmed(flushed); }
 
-void ReplicationStream::AdvanceConfirmed(Lsn lsn) {
-  Lsn current = confirmed_.load(std::memory_order_relaxed);
-  while (lsn > current &&
-         !confirmed_.compare_exchange_weak(current, lsn, std::memory_order_acq_rel)) {
-  }
-}
+void ReplicationStream::AdvanceConfirmed(Lsn lsn) { StoreMax(confirmed_, lsn); }
 
 void ReplicationStream::ConfirmIdle() {
   idle_ = true;
@@ -170,19 +180,6 @@ ReplicationStatus ReplicationStream::Connect() {
                                        : std::to_string(options_.tables.size()) + " tables");
   return status;
 }
-
-namespace {
-
-// Opens the connection: the user's DSN (expanded) with replication=database after it, so the
-// DSN cannot turn replication off; connect_timeout before it, so the DSN may override it.
-PGconn* OpenReplicationConnection(const std::string& dsn) {
-  const char* keywords[] = {"connect_timeout", "fallback_application_name", "dbname", "replication",
-                            nullptr};
-  const char* values[] = {"10", "topicbridge", dsn.c_str(), "database", nullptr};
-  return PQconnectdbParams(keywords, values, /*expand_dbname=*/1);
-}
-
-}  // namespace
 
 ReplicationStatus ReplicationStream::ConnectOnce() {
   const std::string& slot = options_.slot;
@@ -329,16 +326,6 @@ ReplicationStatus ReplicationStream::Explained(std::string_view step, std::strin
   return Failure(std::move(explained.message), explained.permanent);
 }
 
-namespace {
-
-void StoreMax(std::atomic<Lsn>& target, Lsn value) {
-  Lsn current = target.load(std::memory_order_relaxed);
-  while (value > current && !target.compare_exchange_weak(current, value)) {
-  }
-}
-
-}  // namespace
-
 ReplicationStatus ReplicationStream::Next(std::string_view* message,
                                           std::chrono::milliseconds timeout) {
   if (!connected()) {
@@ -383,14 +370,9 @@ ReplicationStatus ReplicationStream::Next(std::string_view* message,
         if (checked_at_deadline) return {ReplicationStatus::kTimeout, {}};
         checked_at_deadline = true;
       }
-      const auto wait =
-          std::chrono::ceil<std::chrono::milliseconds>(std::min(deadline, next_status_) - now);
-      pollfd socket{PQsocket(conn), POLLIN, 0};
-      if (poll(&socket, 1, static_cast<int>(std::max<std::int64_t>(wait.count(), 0))) < 0 &&
-          errno != EINTR) {
-        return Lost(std::string("poll: ") + std::strerror(errno));
+      if (ReplicationStatus status = WaitForInput(std::min(deadline, next_status_)); !status.ok()) {
+        return status;
       }
-      if (PQconsumeInput(conn) == 0) return Lost(PQerrorMessage(conn));
       continue;
     }
     if (length == -1) {  // the server ended COPY: its result says why
@@ -399,10 +381,22 @@ ReplicationStatus ReplicationStream::Next(std::string_view* message,
       if (result.get() != nullptr && result.status() == PGRES_FATAL_ERROR) {
         why += ": " + pg::OneLine(result.error());
       }
-      return Lost(std::move(why));
+      return Lost(why);
     }
     return Lost(PQerrorMessage(conn));
   }
+}
+
+ReplicationStatus ReplicationStream::WaitForInput(std::chrono::steady_clock::time_point until) {
+  PGconn* conn = connection_->conn;
+  const auto wait = std::chrono::ceil<std::chrono::milliseconds>(until - Clock::now());
+  pollfd socket{PQsocket(conn), POLLIN, 0};
+  if (poll(&socket, 1, static_cast<int>(std::max<std::int64_t>(wait.count(), 0))) < 0 &&
+      errno != EINTR) {
+    return Lost(std::string("poll: ") + std::strerror(errno));
+  }
+  if (PQconsumeInput(conn) == 0) return Lost(PQerrorMessage(conn));
+  return {};
 }
 
 ReplicationStatus ReplicationStream::HandleKeepalive(const char* data) {
@@ -437,7 +431,7 @@ ReplicationStatus ReplicationStream::SendStatus(bool reply_requested) {
   return {};
 }
 
-ReplicationStatus ReplicationStream::Lost(std::string what) {
+ReplicationStatus ReplicationStream::Lost(std::string_view what) {
   std::string message = "replication connection lost: " + pg::OneLine(what) +
                         " (reconnect to resume from the confirmed LSN " + FormatLsn(confirmed()) +
                         ")";

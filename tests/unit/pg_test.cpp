@@ -313,5 +313,20 @@ TEST_CASE("connection problems are named with what to do") {
   }
 }
 
+TEST_CASE("a server without wal_level=logical is named as such") {
+  Cluster();  // skips when PostgreSQL is missing
+  testing::PgCluster replica;
+  testing::PgClusterOptions options;
+  options.settings = {"wal_level = replica"};  // later lines win in postgresql.conf
+  std::string error;
+  REQUIRE_MESSAGE(replica.Start(options, &error), error);
+  ReplicationOptions stream_options;
+  stream_options.dsn = replica.Dsn();
+  const ReplicationStatus status = ReplicationStream(stream_options).Connect();
+  CHECK(status.permanent);
+  CHECK_MESSAGE(status.message.find("needs wal_level = logical") != std::string::npos,
+                status.message);
+}
+
 }  // namespace
 }  // namespace topicbridge
