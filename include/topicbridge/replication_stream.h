@@ -65,7 +65,9 @@ class ReplicationStream {
   // Connects, checks wal_level, creates the slot (plugin wal2json) if missing, checks an
   // existing one (logical, wal2json, this database, not active elsewhere) and starts streaming
   // from it. Starts at confirmed() when that is past the slot's position (a reconnect of this
-  // object), else where the slot stands. Callable again after kDisconnected. Blocking.
+  // object), else where the slot stands. Callable again after kDisconnected. Blocking; an
+  // active slot is waited for up to 1 s (5 s when its walsender was ours), since a walsender
+  // releases the slot only just after its client has gone.
   ReplicationStatus Connect();
 
   // Connect() until it succeeds or `stop` becomes true, waiting backoff_initial, doubling up to

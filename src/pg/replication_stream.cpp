@@ -286,8 +286,10 @@ ReplicationStatus ReplicationStream::EnsureSlot() {
     }
     if (found.value(0, 3) == "t") {
       const int pid = std::atoi(PQgetvalue(found.get(), 0, 4));
-      // Our own previous walsender may not have noticed the disconnect yet: give it time.
-      if (pid == previous_backend_pid_ && pid != 0 && ++active_waits < 50) {
+      // A walsender whose client just went away (ours before a reconnect, or a process that
+      // restarted) releases the slot moments later: wait 5 s for our own, 1 s for any other.
+      const int max_waits = pid == previous_backend_pid_ ? 50 : 10;
+      if (++active_waits < max_waits) {
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
         continue;
       }
