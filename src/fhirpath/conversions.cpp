@@ -165,7 +165,8 @@ void EvaluatorState::Convert(const AstNode* n, const Scope& scope, const Collect
     case Function::kToQuantity:
     case Function::kConvertsToQuantity: {
       if (v.kind == ValueKind::kQuantity) r = v;
-      else if (IsNumber(v)) {
+      else if (v.kind == ValueKind::kInteger && v.boolean) {  // Long
+      } else if (IsNumber(v)) {
         t = Value();
         t.kind = ValueKind::kQuantity;
         t.decimal = NumberOf(v);
@@ -233,9 +234,11 @@ void EvaluatorState::Math(const AstNode* n, const Scope& scope, const Collection
     Temp a(*this);
     Eval(n->args[0], scope, *a);
     Value av;
-    if (a->empty()) return;
-    if (a->size() > 1 || !ToSystem((*a)[0], av) || !IsNumber(av)) Fail(std::string(n->name) + "() argument must be a number");
-    arg = NumberOf(av);
+    if (a->size() > 1) Fail(std::string(n->name) + "() argument must be a single number");
+    if (!a->empty() && ToSystem((*a)[0], av)) {
+      if (!IsNumber(av)) Fail(std::string(n->name) + "() argument must be a number");
+      arg = NumberOf(av);
+    }
   }
   auto push = [&](double r, bool integer) {
     if (std::isnan(r) || std::isinf(r)) return;

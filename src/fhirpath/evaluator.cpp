@@ -72,6 +72,8 @@ void EvaluatorState::Run(const Ast& ast, const Context& context) {
   scope.focus = &root_;
   scope.this_value = root_.empty() ? nullptr : &root_[0];
   Eval(ast.root, scope, result_);
+  // Primitives that exist only as extensions have no value to report (as fhirpath.js).
+  std::erase_if(result_, [](const Value& v) { return v.kind == ValueKind::kNode && !v.has_element; });
 }
 
 Value EvaluatorState::MakeNode(element e, std::int32_t type, std::int32_t node) const {
@@ -161,6 +163,18 @@ struct ChildAdder {
 
 void EvaluatorState::AppendChildren(const Value& item, std::string_view name,
                                     std::string_view sibling, Collection& out) const {
+  if (item.kind == ValueKind::kQuantity) {
+    if (name == "value") {
+      Value v = MakeDecimal(item.decimal);
+      v.integer = item.integer;
+      out.push_back(v);
+    } else if (name == "unit" || name == "code") {
+      out.push_back(MakeString(item.unit));
+    } else if (name == "system" && item.boolean) {
+      out.push_back(MakeString("http://unitsofmeasure.org"));
+    }
+    return;
+  }
   if (item.kind != ValueKind::kNode) return;
   ChildAdder adder{*this, model_, out};
   simdjson::dom::object obj;
@@ -209,9 +223,15 @@ void EvaluatorState::AppendChildren(const Value& item, std::string_view name,
 }
 
 void EvaluatorState::AllChildren(const Value& item, Collection& out) const {
-  if (item.kind != ValueKind::kNode || !item.has_element) return;
+  if (item.kind != ValueKind::kNode) return;
   simdjson::dom::object obj;
-  if (item.element.get_object().get(obj)) return;
+  if (!item.has_element || item.element.get_object().get(obj)) {
+    // A primitive's children (id, extension) live in its `_name` sibling.
+    simdjson::dom::object ext;
+    if (!item.has_extension || item.extension.get_object().get(ext)) return;
+    for (auto field : ext) AppendChildren(item, field.key, std::string_view(), out);
+    return;
+  }
   for (auto field : obj) {
     std::string_view key = field.key;
     if (key.empty() || key[0] == '_' || key == "resourceType") continue;
@@ -320,7 +340,7 @@ std::string_view EvaluatorState::TypeName(const Value& v, std::string_view* ns) 
   *ns = "System";
   switch (v.kind) {
     case ValueKind::kBoolean: return "Boolean";
-    case ValueKind::kInteger: return "Integer";
+    case ValueKind::kInteger: return v.boolean ? "Long" : "Integer";
     case ValueKind::kDecimal: return "Decimal";
     case ValueKind::kString: return "String";
     case ValueKind::kDate: return "Date";
@@ -347,19 +367,51 @@ std::string_view EvaluatorState::TypeName(const Value& v, std::string_view* ns) 
   }
 }
 
+namespace {
+
+constexpr std::string_view kSystemTypes[] = {"Boolean", "String", "Integer", "Long", "Decimal",
+                                             "Date", "DateTime", "Time", "Quantity"};
+
+bool IsSystemType(std::string_view name) {
+  for (auto t : kSystemTypes) {
+    if (t == name) return true;
+  }
+  return false;
+}
+
+// The System type a FHIR primitive's value has ("code" -> "String").
+std::string_view SystemTypeOf(const Model& m, std::int32_t type) {
+  static constexpr std::pair<std::string_view, std::string_view> kRoots[] = {
+      {"string", "String"}, {"uri", "String"},        {"integer", "Integer"},
+      {"decimal", "Decimal"}, {"boolean", "Boolean"}, {"date", "Date"},
+      {"dateTime", "DateTime"}, {"instant", "DateTime"}, {"time", "Time"},
+      {"base64Binary", "String"}, {"xhtml", "String"}};
+  for (int guard = 0; type >= 0 && guard < 8; ++guard, type = m.type(type).parent) {
+    for (auto [fhir, system] : kRoots) {
+      if (m.type(type).name == fhir) return system;
+    }
+  }
+  return {};
+}
+
+}  // namespace
+
 bool EvaluatorState::IsType(const Value& v, std::string_view spec) const {
   std::string_view ns;
   if (spec.starts_with("System.")) ns = "System", spec.remove_prefix(7);
   else if (spec.starts_with("FHIR.")) ns = "FHIR", spec.remove_prefix(5);
+  std::int32_t t = ns == "System" ? -1 : model_.FindType(spec);
+  bool system = ns != "FHIR" && IsSystemType(spec);
+  if (t < 0 && !system) Fail("unknown type '" + std::string(spec) + "'");
   std::string_view vns;
   std::string_view name = TypeName(v, &vns);
   if (vns == "FHIR") {
-    if (ns == "System") return false;
-    std::int32_t t = model_.FindType(spec);
-    return t >= 0 && model_.IsA(v.type, t);
+    if (t >= 0 && model_.IsA(v.type, t)) return true;
+    return system && SystemTypeOf(model_, v.type) == spec;
   }
-  if (ns == "FHIR") return false;
-  return name == spec;
+  if (system) return name == spec;
+  // Untyped JSON: a FHIR primitive type name matches the value's System type.
+  return model_.type(t).primitive && SystemTypeOf(model_, t) == name;
 }
 
 void EvaluatorState::Variable(const AstNode* n, Collection& out) {

@@ -80,8 +80,11 @@ class EvaluatorState {
   std::optional<int> Compare(const Value& a, const Value& b);  // nullopt: empty result
   bool Contains(const Collection& c, const Value& v);
   void Arithmetic(BinaryOp op, const Value& a, const Value& b, Collection& out);
-  // Singleton boolean evaluation: nullopt for empty; throws for many items.
-  std::optional<bool> AsBoolean(const Collection& c, std::string_view what);
+  // Singleton boolean evaluation: nullopt for empty; throws for many items. A single
+  // non-Boolean is true, or nullopt when strict (and/or/xor/implies operands).
+  std::optional<bool> AsBoolean(const Collection& c, std::string_view what, bool strict = false);
+  // where()/exists()/all() criteria: a single Boolean is itself; empty is false; else true.
+  bool CriteriaTrue(const Collection& c);
 
   // --- functions (functions.cpp, conversions.cpp)
   void Call(const AstNode* n, const Scope& scope, Collection& out);

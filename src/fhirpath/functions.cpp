@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <regex>
 
 #include "evaluator.h"
@@ -30,6 +31,25 @@ const FunctionInfo* FindFunction(std::string_view name) {
 namespace {
 
 using Temp = EvaluatorState::Temp;
+
+// FHIRPath regexes run in single-line mode: '.' also matches line breaks.
+std::string DotMatchesAll(std::string_view p) {
+  std::string out;
+  bool in_class = false;
+  for (std::size_t i = 0; i < p.size(); ++i) {
+    char c = p[i];
+    if (c == '\\' && i + 1 < p.size()) {
+      out += c;
+      out += p[++i];
+      continue;
+    }
+    if (c == '[') in_class = true;
+    if (c == ']') in_class = false;
+    if (c == '.' && !in_class) out += "[\\s\\S]";
+    else out += c;
+  }
+  return out;
+}
 
 std::string Base64Encode(std::string_view in, bool url) {
   const char* a = url ? "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
@@ -136,16 +156,14 @@ void EvaluatorState::Call(const AstNode* n, const Scope& scope, Collection& out)
       for (std::size_t i = 0; i < in.size(); ++i) {
         Temp r(*this);
         lambda(n->args[0], in[i], static_cast<std::int64_t>(i), nullptr, *r);
-        auto b = AsBoolean(*r, "exists() criteria");
-        if (b && *b) return push_bool(true);
+        if (CriteriaTrue(*r)) return push_bool(true);
       }
       return push_bool(false);
     case Function::kAll:
       for (std::size_t i = 0; i < in.size(); ++i) {
         Temp r(*this);
         lambda(n->args[0], in[i], static_cast<std::int64_t>(i), nullptr, *r);
-        auto b = AsBoolean(*r, "all() criteria");
-        if (!b || !*b) return push_bool(false);
+        if (!CriteriaTrue(*r)) return push_bool(false);
       }
       return push_bool(true);
     case Function::kAllTrue:
@@ -176,11 +194,14 @@ void EvaluatorState::Call(const AstNode* n, const Scope& scope, Collection& out)
     case Function::kCount:
       out.push_back(MakeInteger(static_cast<std::int64_t>(in.size())));
       return;
-    case Function::kDistinct:
+    case Function::kDistinct: {
+      Temp d(*this);
       for (const Value& v : in) {
-        if (!Contains(out, v)) out.push_back(v);
+        if (!Contains(*d, v)) d->push_back(v);
       }
+      out.insert(out.end(), d->begin(), d->end());
       return;
+    }
     case Function::kIsDistinct: {
       Temp d(*this);
       for (const Value& v : in) {
@@ -200,15 +221,14 @@ void EvaluatorState::Call(const AstNode* n, const Scope& scope, Collection& out)
       for (std::size_t i = 0; i < in.size(); ++i) {
         Temp r(*this);
         lambda(n->args[0], in[i], static_cast<std::int64_t>(i), nullptr, *r);
-        auto b = AsBoolean(*r, "where() criteria");
-        if (b && *b) out.push_back(in[i]);
+        if (CriteriaTrue(*r)) out.push_back(in[i]);
       }
       return;
     case Function::kSelect:
       for (std::size_t i = 0; i < in.size(); ++i) lambda(n->args[0], in[i], static_cast<std::int64_t>(i), nullptr, out);
       return;
     case Function::kRepeat: {
-      Temp queue(*this), next(*this);
+      Temp queue(*this), next(*this), seen(*this);
       *queue = in;
       while (!queue->empty()) {
         next->clear();
@@ -216,14 +236,15 @@ void EvaluatorState::Call(const AstNode* n, const Scope& scope, Collection& out)
           Temp r(*this);
           lambda(n->args[0], (*queue)[i], static_cast<std::int64_t>(i), nullptr, *r);
           for (const Value& v : *r) {
-            if (!Contains(out, v)) {
-              out.push_back(v);
+            if (!Contains(*seen, v)) {
+              seen->push_back(v);
               next->push_back(v);
             }
           }
         }
         std::swap(*queue, *next);
       }
+      out.insert(out.end(), seen->begin(), seen->end());
       return;
     }
     case Function::kOfType:
@@ -258,27 +279,29 @@ void EvaluatorState::Call(const AstNode* n, const Scope& scope, Collection& out)
     }
     case Function::kIntersect:
     case Function::kExclude: {
-      Temp other(*this);
+      Temp other(*this), kept(*this);
       arg(0, *other);
       for (const Value& v : in) {
         bool member = Contains(*other, v);
         if (n->function == Function::kExclude) {
-          if (!member) out.push_back(v);
-        } else if (member && !Contains(out, v)) {
-          out.push_back(v);
+          if (!member) kept->push_back(v);
+        } else if (member && !Contains(*kept, v)) {
+          kept->push_back(v);
         }
       }
+      out.insert(out.end(), kept->begin(), kept->end());
       return;
     }
     // ---------------------------------------------------------------- combining
     case Function::kUnion: {
-      Temp other(*this);
+      Temp other(*this), merged(*this);
       arg(0, *other);
       for (const Collection* c : {&in, static_cast<const Collection*>(&*other)}) {
         for (const Value& v : *c) {
-          if (!Contains(out, v)) out.push_back(v);
+          if (!Contains(*merged, v)) merged->push_back(v);
         }
       }
+      out.insert(out.end(), merged->begin(), merged->end());
       return;
     }
     case Function::kCombine:
@@ -394,14 +417,22 @@ void EvaluatorState::Call(const AstNode* n, const Scope& scope, Collection& out)
       auto s = input_string();
       Temp a(*this), b(*this);
       auto pattern = arg_string(0, *a);
-      std::optional<std::string_view> subst;
+      std::optional<std::string_view> subst, flags;
       if (n->function == Function::kReplaceMatches) subst = arg_string(1, *b);
+      else if (n->args.size() > 1) flags = arg_string(1, *b);
       if (!s || !pattern || (n->function == Function::kReplaceMatches && !subst)) return;
+      auto options = std::regex::ECMAScript;
+      for (char f : flags.value_or("")) {
+        if (f == 'i') options |= std::regex::icase;
+        else if (f == 'm') options |= std::regex::multiline;
+        else Fail(std::string("unsupported regular expression flag '") + f + "'");
+      }
       try {
-        std::regex re{std::string(*pattern), std::regex::ECMAScript};
+        std::string p = DotMatchesAll(*pattern);
+        if (n->function == Function::kMatchesFull) p = "^(?:" + p + ")$";
+        std::regex re{p, options};
         std::string str(*s);
-        if (n->function == Function::kMatches) return push_bool(std::regex_search(str, re));
-        if (n->function == Function::kMatchesFull) return push_bool(std::regex_match(str, re));
+        if (n->function != Function::kReplaceMatches) return push_bool(std::regex_search(str, re));
         if (pattern->empty()) return push_string(str);
         return push_string(std::regex_replace(str, re, std::string(*subst)));
       } catch (const std::regex_error&) {
@@ -441,11 +472,15 @@ void EvaluatorState::Call(const AstNode* n, const Scope& scope, Collection& out)
         auto s = arg_string(0, *t);
         if (s) sep = *s;
       }
+      if (in.empty()) return;
       std::string r;
-      for (std::size_t i = 0; i < in.size(); ++i) {
+      bool first = true;
+      for (const Value& item : in) {
         Value v;
-        if (!ToSystem(in[i], v) || v.kind != ValueKind::kString) Fail("join() requires Strings");
-        if (i) r += sep;
+        if (!ToSystem(item, v)) continue;
+        if (v.kind != ValueKind::kString) Fail("join() requires Strings");
+        if (!first) r += sep;
+        first = false;
         r += v.text;
       }
       return push_string(r);
@@ -474,6 +509,7 @@ void EvaluatorState::Call(const AstNode* n, const Scope& scope, Collection& out)
         if (enc) {
           for (unsigned char c : *s) r += kHex[c >> 4], r += kHex[c & 15];
         } else {
+          if (s->size() % 2 != 0) Fail("decode('hex') of an odd number of digits");
           for (std::size_t i = 0; i + 1 < s->size(); i += 2)
             r += static_cast<char>(std::stoi(std::string(s->substr(i, 2)), nullptr, 16));
         }
@@ -511,8 +547,9 @@ void EvaluatorState::Call(const AstNode* n, const Scope& scope, Collection& out)
               if (done) break;
             }
             if (!done) r += v[i];
-          } else if (!html && v[i] == '\\' && i + 1 < v.size()) {
-            r += v[++i];
+          } else if (!html && v[i] == '\\' && i + 1 < v.size() && std::strchr("\"\\/bfnrt", v[i + 1])) {
+            static const std::string_view kFrom = "\"\\/bfnrt", kTo = "\"\\/\b\f\n\r\t";
+            r += kTo[kFrom.find(v[++i])];
           } else {
             r += v[i];
           }
@@ -581,7 +618,7 @@ void EvaluatorState::Call(const AstNode* n, const Scope& scope, Collection& out)
         v = t;
       }
       if (v->kind != ValueKind::kDate && v->kind != ValueKind::kDateTime && v->kind != ValueKind::kTime)
-        Fail(std::string(n->name) + "() requires a date/time");
+        return;
       const Temporal& t = v->temporal;
       bool time = v->kind == ValueKind::kTime;
       auto part = [&](Precision p, std::int64_t value) {
@@ -636,6 +673,10 @@ void EvaluatorState::Call(const AstNode* n, const Scope& scope, Collection& out)
     }
     case Function::kSum:
     case Function::kAvg: {
+      for (const Value& v : in) {
+        Value s;
+        if (!ToSystem(v, s) || (!IsNumber(s) && s.kind != ValueKind::kQuantity)) return;
+      }
       if (in.empty()) {
         if (n->function == Function::kSum) out.push_back(MakeInteger(0));
         return;
@@ -662,7 +703,7 @@ void EvaluatorState::Call(const AstNode* n, const Scope& scope, Collection& out)
       std::optional<Value> best;
       for (const Value& v : in) {
         Value s;
-        if (!ToSystem(v, s)) continue;
+        if (!ToSystem(v, s)) return;
         if (!best) {
           best = s;
           continue;
@@ -706,8 +747,10 @@ void EvaluatorState::Call(const AstNode* n, const Scope& scope, Collection& out)
     }
     case Function::kHasValue: {
       Value v;
-      return push_bool(in.size() == 1 && in[0].kind == ValueKind::kNode && in[0].has_element &&
-                       ToSystem(in[0], v) && v.kind != ValueKind::kQuantity);
+      if (in.size() != 1) return push_bool(false);
+      if (in[0].kind != ValueKind::kNode) return push_bool(true);
+      bool xhtml = in[0].type >= 0 && model_.type(in[0].type).name == "xhtml";
+      return push_bool(in[0].has_element && !xhtml && ToSystem(in[0], v) && v.kind != ValueKind::kQuantity);
     }
     case Function::kGetValue: {
       Value v;
@@ -723,10 +766,9 @@ void EvaluatorState::Call(const AstNode* n, const Scope& scope, Collection& out)
       Temp t(*this);
       auto b = arg_value(0, *t);
       if (!a || !b) return;
-      if (a->kind != ValueKind::kQuantity || b->kind != ValueKind::kQuantity) Fail("comparable() requires Quantities");
-      auto ca = ParseUcum(a->boolean ? a->unit : CalendarToUcum(CalendarSingular(a->unit)));
-      auto cb = ParseUcum(b->boolean ? b->unit : CalendarToUcum(CalendarSingular(b->unit)));
-      return push_bool(ca && cb && ca->SameDimension(*cb));
+      bool qa = a->kind == ValueKind::kQuantity || IsNumber(*a), qb = b->kind == ValueKind::kQuantity || IsNumber(*b);
+      if (!qa || !qb) return push_bool(false);
+      return push_bool(Compare(*a, *b).has_value());
     }
     case Function::kPrecision: {
       auto v = input_value("value");

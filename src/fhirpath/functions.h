@@ -31,8 +31,8 @@ namespace topicbridge::fhirpath {
   X(LastIndexOf, "lastIndexOf", 1, 1, 0) X(Substring, "substring", 1, 2, 0)                    \
   X(StartsWith, "startsWith", 1, 1, 0) X(EndsWith, "endsWith", 1, 1, 0)                        \
   X(Contains, "contains", 1, 1, 0) X(Upper, "upper", 0, 0, 0) X(Lower, "lower", 0, 0, 0)       \
-  X(Replace, "replace", 2, 2, 0) X(Matches, "matches", 1, 1, 0)                                \
-  X(MatchesFull, "matchesFull", 1, 1, 0) X(ReplaceMatches, "replaceMatches", 2, 2, 0)          \
+  X(Replace, "replace", 2, 2, 0) X(Matches, "matches", 1, 2, 0)                                \
+  X(MatchesFull, "matchesFull", 1, 2, 0) X(ReplaceMatches, "replaceMatches", 2, 2, 0)          \
   X(Length, "length", 0, 0, 0) X(ToChars, "toChars", 0, 0, 0) X(Split, "split", 1, 1, 0)       \
   X(Join, "join", 0, 1, 0) X(Trim, "trim", 0, 0, 0) X(Encode, "encode", 1, 1, 0)               \
   X(Decode, "decode", 1, 1, 0) X(Escape, "escape", 1, 1, 0) X(Unescape, "unescape", 1, 1, 0)   \

@@ -70,6 +70,14 @@ int Scale(const Value& v) {
   return v.integer < 0 ? 15 : static_cast<int>(v.integer);
 }
 
+// Digits after the point in the shortest text of d (1.10 -> 1).
+int ShortestScale(double d) {
+  std::string s = FormatDecimal(d);
+  if (s.find('e') != std::string::npos) return 15;
+  std::size_t dot = s.find('.');
+  return dot == std::string::npos ? 0 : static_cast<int>(s.size() - dot - 1);
+}
+
 double RoundTo(double x, int scale) {
   double f = std::pow(10.0, scale);
   return std::round(x * f) / f;
@@ -111,6 +119,19 @@ struct Aligned {
 // Both quantities in one unit (the finer one), or nullopt when they do not compare.
 std::optional<Aligned> AlignQuantities(const Value& x, const Value& y, bool equivalence) {
   UnitView ux = ViewUnit(x), uy = ViewUnit(y);
+  if (ux.word && uy.word) {
+    // Calendar durations among themselves: a year is 12 months, a month 30 days.
+    auto seconds = [](const UnitView& u, double v) {
+      if (u.ucum == "a") return v * 12 * 30 * 86400;
+      if (u.ucum == "mo") return v * 30 * 86400;
+      return v * ParseUcum(u.ucum)->factor;
+    };
+    if (ux.year_month && uy.year_month) {
+      double a = ux.ucum == "a" ? x.decimal * 12 : x.decimal, b = uy.ucum == "a" ? y.decimal * 12 : y.decimal;
+      return Aligned{a, b, Scale(x), Scale(y)};
+    }
+    return Aligned{seconds(ux, x.decimal), seconds(uy, y.decimal), 15, 15};
+  }
   if (!equivalence) {
     if (ux.year_month != uy.year_month) return std::nullopt;
     if ((ux.ucum_year_month && uy.word) || (uy.ucum_year_month && ux.word)) return std::nullopt;
@@ -144,15 +165,20 @@ std::optional<int> CompareNumbers(double a, double b) { return a < b ? -1 : a > 
 }  // namespace
 
 std::optional<bool> EvaluatorState::Equal(const Value& a, const Value& b) {
-  if (a.kind == ValueKind::kNode && b.kind == ValueKind::kNode && a.has_element && b.has_element &&
-      a.element.is_object() && b.element.is_object())
-    return JsonEqual(a.element, b.element);
+  if (a.kind == ValueKind::kNode && b.kind == ValueKind::kNode) {
+    if (a.has_element && b.has_element && a.element.is_object() && b.element.is_object())
+      return JsonEqual(a.element, b.element);
+    // Primitives: equal values with different extensions are different elements.
+    if (a.has_extension != b.has_extension) return false;
+    if (a.has_extension && !JsonEqual(a.extension, b.extension)) return false;
+  }
   Value x, y;
   bool hx = ToSystem(a, x), hy = ToSystem(b, y);
-  if (!hx || !hy) {
-    if (a.kind == ValueKind::kNode && b.kind == ValueKind::kNode && !a.has_element && !b.has_element)
-      return std::nullopt;
-    return false;
+  if (!hx || !hy) return false;
+  if ((x.kind == ValueKind::kString && IsTemporal(y.kind)) || (y.kind == ValueKind::kString && IsTemporal(x.kind))) {
+    Value probe;
+    std::string_view s = x.kind == ValueKind::kString ? x.text : y.text;
+    if (!ParseTemporalLiteral(s, probe) && !ParseTemporalLiteral("T" + std::string(s), probe)) return false;
   }
   if (IsNumber(x) && IsNumber(y)) {
     if (x.kind == ValueKind::kInteger && y.kind == ValueKind::kInteger) return x.integer == y.integer;
@@ -176,21 +202,23 @@ bool EvaluatorState::Equivalent(const Value& a, const Value& b) {
   Value x, y;
   if (!ToSystem(a, x) || !ToSystem(b, y)) return false;
   if (IsNumber(x) && IsNumber(y)) {
-    int s = std::min(Scale(x), Scale(y));
+    int s = std::min(ShortestScale(NumberOf(x)), ShortestScale(NumberOf(y)));
     return RoundTo(NumberOf(x), s) == RoundTo(NumberOf(y), s);
   }
   if (x.kind == ValueKind::kString && y.kind == ValueKind::kString) {
     auto norm = [](std::string_view s) {
       std::string out;
-      bool space = false;
-      for (char c : s) {
-        if (c == ' ' || c == '\t' || c == '\n' || c == '\r') {
-          space = true;
-          continue;
+      for (std::size_t i = 0; i < s.size(); ++i) {
+        char c = s[i];
+        if (c == '\t' || c == '\n' || c == '\r') {
+          out += ' ';
+        } else if (static_cast<unsigned char>(c) == 0xC2 && i + 1 < s.size() &&
+                   static_cast<unsigned char>(s[i + 1]) == 0xA0) {
+          out += ' ';  // no-break space
+          ++i;
+        } else {
+          out += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
         }
-        if (space && !out.empty()) out += ' ';
-        space = false;
-        out += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
       }
       return out;
     };
@@ -280,19 +308,31 @@ bool EvaluatorState::CollectionsEquivalent(const Collection& a, const Collection
 }
 
 bool EvaluatorState::Contains(const Collection& c, const Value& v) {
+  bool valueless = v.kind == ValueKind::kNode && !v.has_element;
   for (const Value& x : c) {
+    if (valueless) {
+      if (x.kind == ValueKind::kNode && !x.has_element) return true;
+      continue;
+    }
     auto e = Equal(x, v);
     if (e && *e) return true;
   }
   return false;
 }
 
-std::optional<bool> EvaluatorState::AsBoolean(const Collection& c, std::string_view what) {
+std::optional<bool> EvaluatorState::AsBoolean(const Collection& c, std::string_view what, bool strict) {
   if (c.empty()) return std::nullopt;
   if (c.size() > 1) Fail(std::string(what) + " requires a single Boolean, got " + std::to_string(c.size()) + " items");
   Value v;
-  if (!ToSystem(c[0], v)) return true;
-  if (v.kind == ValueKind::kBoolean) return v.boolean;
+  if (ToSystem(c[0], v) && v.kind == ValueKind::kBoolean) return v.boolean;
+  if (strict) return std::nullopt;
+  return true;
+}
+
+bool EvaluatorState::CriteriaTrue(const Collection& c) {
+  if (c.empty()) return false;
+  Value v;
+  if (c.size() == 1 && ToSystem(c[0], v) && v.kind == ValueKind::kBoolean) return v.boolean;
   return true;
 }
 
@@ -425,36 +465,39 @@ void EvaluatorState::Binary(const AstNode* n, const Scope& scope, Collection& ou
   Collection& r = *right;
   switch (n->op) {
     case BinaryOp::kAnd: {
-      auto a = AsBoolean(l, "'and'"), b = AsBoolean(r, "'and'");
+      auto a = AsBoolean(l, "'and'", true), b = AsBoolean(r, "'and'", true);
       if ((a && !*a) || (b && !*b)) out.push_back(MakeBoolean(false));
       else if (a && b) out.push_back(MakeBoolean(true));
       return;
     }
     case BinaryOp::kOr: {
-      auto a = AsBoolean(l, "'or'"), b = AsBoolean(r, "'or'");
+      auto a = AsBoolean(l, "'or'", true), b = AsBoolean(r, "'or'", true);
       if ((a && *a) || (b && *b)) out.push_back(MakeBoolean(true));
       else if (a && b) out.push_back(MakeBoolean(false));
       return;
     }
     case BinaryOp::kXor: {
-      auto a = AsBoolean(l, "'xor'"), b = AsBoolean(r, "'xor'");
+      auto a = AsBoolean(l, "'xor'", true), b = AsBoolean(r, "'xor'", true);
       if (a && b) out.push_back(MakeBoolean(*a != *b));
       return;
     }
     case BinaryOp::kImplies: {
-      auto a = AsBoolean(l, "'implies'"), b = AsBoolean(r, "'implies'");
+      auto a = AsBoolean(l, "'implies'", true), b = AsBoolean(r, "'implies'", true);
       if (a && !*a) out.push_back(MakeBoolean(true));
       else if (b && *b) out.push_back(MakeBoolean(true));
       else if (a && b) out.push_back(MakeBoolean(false));
       return;
     }
-    case BinaryOp::kUnion:
+    case BinaryOp::kUnion: {
+      Temp merged(*this);
       for (Collection* c : {&l, &r}) {
         for (const Value& v : *c) {
-          if (!Contains(out, v)) out.push_back(v);
+          if (!Contains(*merged, v)) merged->push_back(v);
         }
       }
+      out.insert(out.end(), merged->begin(), merged->end());
       return;
+    }
     case BinaryOp::kIn:
     case BinaryOp::kContains: {
       Collection& item = n->op == BinaryOp::kIn ? l : r;
@@ -493,6 +536,10 @@ void EvaluatorState::Binary(const AstNode* n, const Scope& scope, Collection& ou
                           (x.kind == ValueKind::kQuantity && IsNumber(y)) ||
                           (y.kind == ValueKind::kQuantity && IsNumber(x));
         if (!comparable) Fail("cannot compare these types");
+        bool time_x = x.kind == ValueKind::kTime, time_y = y.kind == ValueKind::kTime;
+        if (IsTemporal(x.kind) && IsTemporal(y.kind) && time_x != time_y) Fail("cannot compare a time with a date");
+        if ((x.kind == ValueKind::kString && IsTemporal(y.kind)) || (y.kind == ValueKind::kString && IsTemporal(x.kind)))
+          Fail("cannot compare a String with a date/time");
         return;
       }
       bool result = n->op == BinaryOp::kLess      ? *c < 0
@@ -506,12 +553,17 @@ void EvaluatorState::Binary(const AstNode* n, const Scope& scope, Collection& ou
       if (l.size() > 1 || r.size() > 1) Fail("'&' requires single items");
       {
         Value e = MakeString("");
-        Arithmetic(BinaryOp::kConcat, l.empty() ? e : l[0], r.empty() ? e : r[0], out);
+        auto operand = [&](const Collection& c) -> const Value& {
+          return c.empty() || (c[0].kind == ValueKind::kNode && !c[0].has_element) ? e : c[0];
+        };
+        Arithmetic(BinaryOp::kConcat, operand(l), operand(r), out);
       }
       return;
     default:
       if (l.empty() || r.empty()) return;
       if (l.size() > 1 || r.size() > 1) Fail("arithmetic requires single items");
+      if ((l[0].kind == ValueKind::kNode && !l[0].has_element) || (r[0].kind == ValueKind::kNode && !r[0].has_element))
+        return;
       Arithmetic(n->op, l[0], r[0], out);
       return;
   }

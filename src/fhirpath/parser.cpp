@@ -73,7 +73,9 @@ class Lexer {
       }
     } else if (c == '@') {
       std::size_t b = ++i_;
-      while (i_ < s_.size() && (IsDigit(s_[i_]) || (s_[i_] && std::strchr("-:.TZ+", s_[i_])))) ++i_;
+      while (i_ < s_.size() && (IsDigit(s_[i_]) || (s_[i_] && std::strchr("-:TZ+", s_[i_])) ||
+                                (s_[i_] == '.' && i_ + 1 < s_.size() && IsDigit(s_[i_ + 1]))))
+        ++i_;
       t.kind = Tok::kTemporal;
       t.text = s_.substr(b, i_ - b);
     } else if (c == '%') {
@@ -147,10 +149,18 @@ class Lexer {
           unsigned cp = 0;
           auto r = std::from_chars(s_.data() + i_, s_.data() + std::min(i_ + 4, s_.size()), cp, 16);
           if (r.ptr != s_.data() + i_ + 4) {
-            out += "malformed-u";  // as fhirpath.js: keeps going rather than failing the literal
+            out += quote == '`' ? "malformed-u" : "u";  // as fhirpath.js
             break;
           }
           i_ += 4;
+          if (cp >= 0xD800 && cp < 0xDC00 && s_.substr(i_, 2) == "\\u") {
+            unsigned low = 0;
+            auto r2 = std::from_chars(s_.data() + i_ + 2, s_.data() + std::min(i_ + 6, s_.size()), low, 16);
+            if (r2.ptr == s_.data() + i_ + 6 && low >= 0xDC00 && low < 0xE000) {
+              cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
+              i_ += 6;
+            }
+          }
           AppendUtf8(out, cp);
           break;
         }
@@ -168,8 +178,13 @@ class Lexer {
     } else if (cp < 0x800) {
       out += static_cast<char>(0xC0 | (cp >> 6));
       out += static_cast<char>(0x80 | (cp & 0x3F));
-    } else {
+    } else if (cp < 0x10000) {
       out += static_cast<char>(0xE0 | (cp >> 12));
+      out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+      out += static_cast<char>(0x80 | (cp & 0x3F));
+    } else {
+      out += static_cast<char>(0xF0 | (cp >> 18));
+      out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
       out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
       out += static_cast<char>(0x80 | (cp & 0x3F));
     }
@@ -425,6 +440,7 @@ class Parser {
     Value& v = n->literal;
     if (text.find('.') == std::string_view::npos) {
       v.kind = ValueKind::kInteger;
+      v.boolean = is_long;
       auto r = std::from_chars(text.data(), text.data() + text.size(), v.integer);
       if (r.ec != std::errc()) Fail("integer literal out of range");
     } else {
@@ -440,7 +456,7 @@ class Parser {
     if (tok_.kind == Tok::kIdentifier) {
       for (auto u : kCalendarUnits) unit_word |= tok_.text == u;
     }
-    if (unit_string || unit_word) {
+    if ((unit_string || unit_word) && !is_long) {
       double value = v.kind == ValueKind::kInteger ? static_cast<double>(v.integer) : v.decimal;
       v.integer = v.kind == ValueKind::kInteger ? 0 : v.integer;  // scale
       v.kind = ValueKind::kQuantity;

@@ -34,7 +34,10 @@ void AppendJsonString(std::string& out, std::string_view s) {
 void AppendValue(std::string& out, const Value& v) {
   switch (v.kind) {
     case ValueKind::kBoolean: out += v.boolean ? "true" : "false"; return;
-    case ValueKind::kInteger: out += std::to_string(v.integer); return;
+    case ValueKind::kInteger:
+      if (v.boolean) AppendJsonString(out, std::to_string(v.integer));  // Long, as fhirpath.js
+      else out += std::to_string(v.integer);
+      return;
     case ValueKind::kDecimal: out += FormatDecimal(v.decimal); return;
     case ValueKind::kString: AppendJsonString(out, v.text); return;
     case ValueKind::kDate:

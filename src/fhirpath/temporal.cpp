@@ -64,7 +64,7 @@ bool ParseTimePart(std::string_view s, std::size_t& i, Temporal& t, bool allow_t
     int h = 0, m = 0;
     if (!Digits(s, i, 2, h) || i >= s.size() || s[i] != ':') return false;
     ++i;
-    if (!Digits(s, i, 2, m)) return false;
+    if (!Digits(s, i, 2, m) || m > 59 || h * 60 + m > 14 * 60) return false;
     t.has_tz = true;
     t.tz_minutes = static_cast<std::int16_t>(sign * (h * 60 + m));
   }

@@ -158,7 +158,9 @@ class Runner {
 
   Outcome Run(const YAML::Node& test, const std::string& expression, simdjson::dom::element subject,
               bool has_subject) {
-    bool expect_error = test["error"] && test["error"].as<bool>();
+    const YAML::Node err = test["error"];
+    bool expect_error = err && ((err.IsScalar() && err.as<bool>()) ||
+                                (err.IsSequence() && err.size() > 0 && err[0].as<bool>()));
     auto compiled = fp::Expression::Compile(expression);
     if (auto* err = std::get_if<fp::SyntaxError>(&compiled)) {
       return {expect_error, "syntax error at " + std::to_string(err->position) + ": " + err->message};
