@@ -31,9 +31,9 @@ struct Parameter {
 };
 
 struct TriggerConfig {
-  std::string resource;                           // e.g. "Patient"
-  std::vector<std::string> supported_interaction; // create | update | delete (empty: all)
-  std::string fhir_path_criteria;                 // empty: always
+  std::string resource;                            // e.g. "Patient"
+  std::vector<std::string> supported_interaction;  // create | update | delete (empty: all)
+  std::string fhir_path_criteria;                  // empty: always
   std::string path;
 };
 
@@ -62,6 +62,8 @@ struct PostgresConfig {
   std::string dsn = "host=127.0.0.1 port=5432 dbname=aidbox user=postgres";
   std::string slot = "topicbridge";
   std::string schema = "public";
+  std::int64_t slot_lag_alarm_bytes = 1ll << 30;  // warn and raise the alarm metric above this
+  std::int64_t slot_lag_poll_ms = 5000;
 };
 
 struct HttpConfig {
@@ -69,8 +71,8 @@ struct HttpConfig {
 };
 
 struct LogConfig {
-  std::string level = "info";  // trace | debug | info | warn | error
-  std::string format = "text"; // text | json
+  std::string level = "info";   // trace | debug | info | warn | error
+  std::string format = "text";  // text | json
 };
 
 struct DeliveryConfig {

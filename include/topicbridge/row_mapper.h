@@ -16,13 +16,12 @@
 #include <string>
 #include <unordered_map>
 
+#include "topicbridge/aidbox_to_fhir.h"
 #include "topicbridge/change.h"
 #include "topicbridge/json_writer.h"
 #include "topicbridge/resource_event.h"
 
 namespace topicbridge {
-
-class AidboxToFhir;
 
 // "2026-11-25 15:50:07.123456+01" (PostgreSQL timestamptz text) to
 // "2026-11-25T14:50:07.123456Z". nullopt if it is not that shape.
@@ -46,6 +45,9 @@ class RowMapper {
   // update, other table). kError: *error says why (names table, id, LSN).
   Outcome Map(const Change& change, ResourceEvent* event, std::string* error);
 
+  // Shapes the converter passed through unchanged, with sample paths.
+  const ConversionStats& conversion_stats() const { return stats_; }
+
   // Tables that must be decoded for `table_types`: each and its _history.
   std::vector<std::string> TablesToDecode(const std::string& schema) const;
 
@@ -64,6 +66,7 @@ class RowMapper {
   const AidboxToFhir* converter_;
   simdjson::dom::parser parser_;
   JsonWriter writer_;
+  ConversionStats stats_;
   // Old versions seen in this transaction's _history inserts, by "Type/id".
   std::unordered_map<std::string, std::string> history_;
   std::unordered_map<std::string, std::string> history_aidbox_;  // stored (Aidbox) JSON

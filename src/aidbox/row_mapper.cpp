@@ -3,6 +3,8 @@
 #include <chrono>
 #include <cstdio>
 
+#include "topicbridge/aidbox_to_fhir.h"
+
 namespace topicbridge {
 
 namespace {
@@ -33,9 +35,12 @@ std::string Key(std::string_view type, std::string_view id) {
 
 std::string_view InteractionName(Interaction interaction) {
   switch (interaction) {
-    case Interaction::kCreate: return "create";
-    case Interaction::kUpdate: return "update";
-    case Interaction::kDelete: return "delete";
+    case Interaction::kCreate:
+      return "create";
+    case Interaction::kUpdate:
+      return "update";
+    case Interaction::kDelete:
+      return "delete";
   }
   return "create";
 }
@@ -67,8 +72,8 @@ std::optional<std::string> PgTimestampToIso(std::string_view t) {
   }
   if (!ok) return std::nullopt;
   using namespace std::chrono;
-  const sys_days date = year_month_day{std::chrono::year{year}, std::chrono::month(month),
-                                       std::chrono::day(day)};
+  const sys_days date =
+      year_month_day{std::chrono::year{year}, std::chrono::month(month), std::chrono::day(day)};
   const auto utc = date + hours{hour} + minutes{minute} - minutes{offset_minutes};
   const year_month_day ymd{floor<days>(utc)};
   const auto time = hh_mm_ss{utc - floor<days>(utc)};
@@ -82,8 +87,7 @@ std::optional<std::string> PgTimestampToIso(std::string_view t) {
   return out;
 }
 
-RowMapper::RowMapper(std::map<std::string, std::string> table_types,
-                     const AidboxToFhir* converter)
+RowMapper::RowMapper(std::map<std::string, std::string> table_types, const AidboxToFhir* converter)
     : table_types_(std::move(table_types)), converter_(converter) {}
 
 void RowMapper::BeginTransaction() {
@@ -104,12 +108,18 @@ RowMapper::Row RowMapper::ReadRow(const std::vector<ColumnValue>& columns) {
   Row row;
   for (const auto& c : columns) {
     if (c.is_null) continue;
-    if (c.name == "id") row.id = c.text;
-    else if (c.name == "txid") row.txid = c.text;
-    else if (c.name == "ts") row.ts = c.text;
-    else if (c.name == "cts") row.cts = c.text;
-    else if (c.name == "status") row.status = c.text;
-    else if (c.name == "resource") row.resource = &c;
+    if (c.name == "id")
+      row.id = c.text;
+    else if (c.name == "txid")
+      row.txid = c.text;
+    else if (c.name == "ts")
+      row.ts = c.text;
+    else if (c.name == "cts")
+      row.cts = c.text;
+    else if (c.name == "status")
+      row.status = c.text;
+    else if (c.name == "resource")
+      row.resource = &c;
   }
   return row;
 }
@@ -148,8 +158,12 @@ bool RowMapper::BuildResource(const std::string& type, const Row& row,
             has_created_at = true;
         }
       }
-      w.Key(field.key);
-      w.Element(field.value);
+      if (converter_ != nullptr) {
+        converter_->WriteField("Meta", field.key, field.value, &w, &stats_);
+      } else {
+        w.Key(field.key);
+        w.Element(field.value);
+      }
     }
   }
   if (!row.txid.empty()) {
@@ -174,18 +188,21 @@ bool RowMapper::BuildResource(const std::string& type, const Row& row,
     }
   }
   w.EndObject();
-  for (auto field : resource) {
-    if (field.key == "id" || field.key == "resourceType" || field.key == "meta") continue;
-    w.Key(field.key);
-    w.Element(field.value);
+  if (converter_ != nullptr) {
+    converter_->WriteFields(type, resource, {"id", "resourceType", "meta"}, &w, &stats_);
+  } else {
+    for (auto field : resource) {
+      if (field.key == "id" || field.key == "resourceType" || field.key == "meta") continue;
+      w.Key(field.key);
+      w.Element(field.value);
+    }
   }
   w.EndObject();
   *out = w.str();
   return true;
 }
 
-RowMapper::Outcome RowMapper::Map(const Change& change, ResourceEvent* event,
-                                  std::string* error) {
+RowMapper::Outcome RowMapper::Map(const Change& change, ResourceEvent* event, std::string* error) {
   if (change.kind != ChangeKind::kInsert && change.kind != ChangeKind::kUpdate &&
       change.kind != ChangeKind::kDelete)
     return Outcome::kNone;
@@ -257,8 +274,10 @@ RowMapper::Outcome RowMapper::Map(const Change& change, ResourceEvent* event,
     // wal2json leaves out a TOASTed column that the UPDATE did not change.
     stored = old_stored->second;
   } else {
-    *error = "the resource column was not sent (unchanged TOAST value) and no history row of "
-             "this transaction holds it" + where(row.id);
+    *error =
+        "the resource column was not sent (unchanged TOAST value) and no history row of "
+        "this transaction holds it" +
+        where(row.id);
     return Outcome::kError;
   }
 

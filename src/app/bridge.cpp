@@ -6,6 +6,7 @@
 #include <thread>
 #include <unordered_map>
 
+#include "slot_monitor.h"
 #include "topicbridge/destination_queue.h"
 #include "topicbridge/http_server.h"
 #include "topicbridge/lsn_tracker.h"
@@ -43,11 +44,13 @@ struct Bridge::State {
   StatusRegistry registry;
   LsnTracker tracker;
   std::unique_ptr<TopicMatcher> matcher;
+  AidboxToFhir converter;
   std::unique_ptr<RowMapper> mapper;
   std::vector<std::unique_ptr<Destination>> destinations;
   std::vector<std::vector<Destination*>> by_topic;  // matcher topic index → destinations
   std::unique_ptr<HttpServer> http;
   std::unique_ptr<ReplicationStream> stream;
+  std::unique_ptr<SlotMonitor> slot_monitor;
 
   // Pipeline-thread scratch, reused for every change.
   Wal2JsonDecoder decoder;
@@ -88,7 +91,7 @@ std::vector<ConfigProblem> Bridge::Prepare() {
   }
   if (!problems.empty()) return problems;
 
-  s.mapper = std::make_unique<RowMapper>(s.matcher->TableTypes(), nullptr);
+  s.mapper = std::make_unique<RowMapper>(s.matcher->TableTypes(), &s.converter);
   s.by_topic.resize(s.matcher->topics().size());
   DeliveryLimits limits;
   for (const auto& d : s.config.destinations) {
@@ -102,8 +105,10 @@ std::vector<ConfigProblem> Bridge::Prepare() {
     SinkEvents events;
     events.on_connection = [status, id](bool up) {
       status->SetConnected(up);
-      if (up) spdlog::info("destination {}: connected", id);
-      else spdlog::warn("destination {}: disconnected", id);
+      if (up)
+        spdlog::info("destination {}: connected", id);
+      else
+        spdlog::warn("destination {}: disconnected", id);
     };
     events.on_error = [status, id](const std::string& text) {
       status->RecordError(text);
@@ -201,6 +206,10 @@ int Bridge::Run(const std::atomic<bool>& stop) {
   options.slot = s.config.postgres.slot;
   options.tables = s.mapper->TablesToDecode(s.config.postgres.schema);
   s.stream = std::make_unique<ReplicationStream>(options);
+  s.slot_monitor = std::make_unique<SlotMonitor>(
+      s.config.postgres.dsn, s.config.postgres.slot, s.config.postgres.slot_lag_alarm_bytes,
+      std::chrono::milliseconds(s.config.postgres.slot_lag_poll_ms), &s.registry.replication());
+  s.slot_monitor->Start();
   ReplicationGauges& gauges = s.registry.replication();
 
   bool first = true;
@@ -254,8 +263,10 @@ int Bridge::Run(const std::atomic<bool>& stop) {
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
         deadline - std::chrono::steady_clock::now());
     if (!d->queue->Drain(std::max(left, 0ms)))
-      spdlog::warn("destination {}: {} messages still in flight at shutdown; they will be sent "
-                   "again on restart", d->config->id, d->queue->in_flight());
+      spdlog::warn(
+          "destination {}: {} messages still in flight at shutdown; they will be sent "
+          "again on restart",
+          d->config->id, d->queue->in_flight());
   }
   s.stream->Confirm(s.tracker.Confirmable());
   s.stream->Close();
@@ -263,6 +274,7 @@ int Bridge::Run(const std::atomic<bool>& stop) {
     d->queue->Stop();
     d->sink->Flush(1000ms);
   }
+  s.slot_monitor->Stop();
   s.http->Stop();
   spdlog::info("stopped; confirmed lsn {}", FormatLsn(s.stream->confirmed()));
   return 0;

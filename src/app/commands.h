@@ -8,6 +8,7 @@ namespace topicbridge {
 
 int RunCommand(const std::string& config_path);
 int CheckCommand(const std::string& config_path);
+int StatusCommand(const std::string& config_path);
 int FhirpathCommand(const std::string& resource_path, const std::vector<std::string>& variables,
                     const std::string& expression);
 

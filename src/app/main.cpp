@@ -5,29 +5,40 @@
 #include "commands.h"
 
 int main(int argc, char** argv) {
-  CLI::App app{"topicbridge: delivers Aidbox topic notifications from a PostgreSQL logical "
-               "replication slot to NATS and Kafka"};
+  CLI::App app{
+      "topicbridge: delivers Aidbox topic notifications from a PostgreSQL logical "
+      "replication slot to NATS and Kafka"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "topicbridge 0.1.0");
 
   std::string config_path;
-  auto* run = app.add_subcommand(
-      "run", "Stream committed changes to the destinations until SIGINT/SIGTERM.\n"
-             "Example: topicbridge run -c examples/topicbridge.yaml");
+  auto* run =
+      app.add_subcommand("run",
+                         "Stream committed changes to the destinations until SIGINT/SIGTERM.\n"
+                         "Example: topicbridge run -c examples/topicbridge.yaml");
   run->add_option("-c,--config", config_path, "YAML configuration file")->required();
 
   auto* check = app.add_subcommand(
-      "check", "Validate the configuration, topics, destinations and every FHIRPath criterion.\n"
-               "Exit 0 when valid, 1 with one line per problem.\n"
-               "Example: topicbridge check -c examples/topicbridge.yaml");
+      "check",
+      "Validate the configuration, topics, destinations and every FHIRPath criterion.\n"
+      "Exit 0 when valid, 1 with one line per problem.\n"
+      "Example: topicbridge check -c examples/topicbridge.yaml");
   check->add_option("-c,--config", config_path, "YAML configuration file")->required();
+
+  auto* status = app.add_subcommand(
+      "status",
+      "Print the $status of every destination of a running topicbridge as a table.\n"
+      "Example: topicbridge status -c examples/topicbridge.yaml");
+  status->add_option("-c,--config", config_path, "YAML configuration of the running instance")
+      ->required();
 
   std::string resource_path, expression;
   std::vector<std::string> variables;
   auto* fhirpath = app.add_subcommand(
-      "fhirpath", "Evaluate a FHIRPath expression and print the result as one JSON array line.\n"
-                  "Exit 2 on a syntax error, 3 on an evaluation error.\n"
-                  "Example: topicbridge fhirpath --resource patient.json \"name.given.first()\"");
+      "fhirpath",
+      "Evaluate a FHIRPath expression and print the result as one JSON array line.\n"
+      "Exit 2 on a syntax error, 3 on an evaluation error.\n"
+      "Example: topicbridge fhirpath --resource patient.json \"name.given.first()\"");
   fhirpath->add_option("--resource", resource_path, "FHIR resource (JSON file); default none");
   fhirpath->add_option("--var", variables, "a variable: NAME=JSON (repeatable), used as %NAME");
   fhirpath->add_option("expression", expression, "the FHIRPath expression")->required();
@@ -35,5 +46,6 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   if (*run) return topicbridge::RunCommand(config_path);
   if (*check) return topicbridge::CheckCommand(config_path);
+  if (*status) return topicbridge::StatusCommand(config_path);
   return topicbridge::FhirpathCommand(resource_path, variables, expression);
 }

@@ -56,8 +56,7 @@ std::string Interpolate(const std::string& text, const std::string& path,
       out += *fallback;
     } else {
       problems->push_back({path, "environment variable " + name +
-                                     " is not set: export it or write ${" + name +
-                                     ":-default}"});
+                                     " is not set: export it or write ${" + name + ":-default}"});
     }
     i = end + 1;
   }
@@ -86,7 +85,8 @@ class Reader {
       if (known.count(key) == 0) {
         std::string list;
         for (const auto& k : known) list += (list.empty() ? "" : ", ") + k;
-        Problem(Join(path, key), "unknown key" + Position(item.first) + "; expected one of: " + list);
+        Problem(Join(path, key),
+                "unknown key" + Position(item.first) + "; expected one of: " + list);
       }
     }
   }
@@ -144,14 +144,14 @@ class Reader {
 // topicbridge has no use for; they are allowed so that a POSTed resource loads
 // unchanged.
 const std::set<std::string> kTopicKeys = {
-    "resourceType", "id",      "meta",     "url",          "status",       "trigger",
-    "name",         "title",   "version",  "description",  "date",         "publisher",
-    "contact",      "purpose", "identifier", "experimental", "text",       "extension"};
-const std::set<std::string> kTriggerKeys = {"resource", "supportedInteraction",
-                                            "fhirPathCriteria", "description", "queryCriteria"};
-const std::set<std::string> kDestinationKeys = {
-    "resourceType", "id",        "meta",       "kind",  "topic",     "content",
-    "parameter",    "status",    "description", "name", "extension", "text"};
+    "resourceType", "id",      "meta",       "url",          "status", "trigger",
+    "name",         "title",   "version",    "description",  "date",   "publisher",
+    "contact",      "purpose", "identifier", "experimental", "text",   "extension"};
+const std::set<std::string> kTriggerKeys = {"resource", "supportedInteraction", "fhirPathCriteria",
+                                            "description", "queryCriteria"};
+const std::set<std::string> kDestinationKeys = {"resourceType", "id",      "meta",      "kind",
+                                                "topic",        "content", "parameter", "status",
+                                                "description",  "name",    "extension", "text"};
 const std::set<std::string> kInteractions = {"create", "update", "delete"};
 const std::set<std::string> kContents = {"full-resource", "id-only", "empty"};
 
@@ -174,7 +174,8 @@ TriggerConfig ReadTrigger(Reader& r, const YAML::Node& node, const std::string& 
         const auto item_path = path + ".supportedInteraction[" + std::to_string(i) + "]";
         if (auto s = r.String(list[i], item_path)) {
           if (kInteractions.count(*s) == 0)
-            r.Problem(item_path, "unknown interaction '" + *s + "': expected create, update or delete");
+            r.Problem(item_path,
+                      "unknown interaction '" + *s + "': expected create, update or delete");
           else
             trigger.supported_interaction.push_back(*s);
         }
@@ -208,7 +209,8 @@ TopicConfig ReadTopic(Reader& r, const YAML::Node& node, const std::string& path
     return topic;
   }
   for (std::size_t i = 0; i < triggers.size(); ++i)
-    topic.triggers.push_back(ReadTrigger(r, triggers[i], path + ".trigger[" + std::to_string(i) + "]"));
+    topic.triggers.push_back(
+        ReadTrigger(r, triggers[i], path + ".trigger[" + std::to_string(i) + "]"));
   return topic;
 }
 
@@ -235,7 +237,8 @@ Parameter ReadParameter(Reader& r, const YAML::Node& node, const std::string& pa
       p.value_type = key;
       if (auto s = r.String(item.second, key_path)) p.text = *s;
     } else {
-      r.Problem(key_path, "unknown key" + Position(item.first) + "; a parameter has 'name' and one value[x]");
+      r.Problem(key_path,
+                "unknown key" + Position(item.first) + "; a parameter has 'name' and one value[x]");
     }
   }
   if (p.name.empty()) r.Problem(path, "missing required key 'name'");
@@ -266,8 +269,8 @@ DestinationConfig ReadDestination(Reader& r, const YAML::Node& node, const std::
   }
   r.OptionalString(node, path, "content", &d.content);
   if (kContents.count(d.content) == 0)
-    r.Problem(path + ".content", "unknown content '" + d.content +
-                                     "': expected full-resource, id-only or empty");
+    r.Problem(path + ".content",
+              "unknown content '" + d.content + "': expected full-resource, id-only or empty");
   if (const auto params = node["parameter"]; params) {
     if (!params.IsSequence()) {
       r.Problem(path + ".parameter", "expected a list of {name, value[x]}" + Position(params));
@@ -281,9 +284,18 @@ DestinationConfig ReadDestination(Reader& r, const YAML::Node& node, const std::
 }
 
 void ReadSections(Reader& r, const YAML::Node& root, Config* c) {
-  r.CheckKeys(root, "", {"postgres", "http", "aidbox", "log", "delivery", "topics", "destinations"});
+  r.CheckKeys(root, "",
+              {"postgres", "http", "aidbox", "log", "delivery", "topics", "destinations"});
   if (const auto pg = root["postgres"]; pg && r.ExpectMap(pg, "postgres")) {
-    r.CheckKeys(pg, "postgres", {"dsn", "slot", "schema"});
+    r.CheckKeys(pg, "postgres",
+                {"dsn", "slot", "schema", "slot_lag_alarm_bytes", "slot_lag_poll_ms"});
+    for (const auto& [key, out] :
+         {std::pair{"slot_lag_alarm_bytes", &c->postgres.slot_lag_alarm_bytes},
+          std::pair{"slot_lag_poll_ms", &c->postgres.slot_lag_poll_ms}}) {
+      if (const auto node = pg[key]; node) {
+        if (auto v = r.Integer(node, std::string("postgres.") + key)) *out = *v;
+      }
+    }
     r.OptionalString(pg, "postgres", "dsn", &c->postgres.dsn);
     r.OptionalString(pg, "postgres", "slot", &c->postgres.slot);
     r.OptionalString(pg, "postgres", "schema", &c->postgres.schema);
@@ -381,8 +393,8 @@ LoadedConfig LoadConfigFile(const std::string& file_path) {
   std::ifstream in(file_path);
   if (!in) {
     LoadedConfig loaded;
-    loaded.problems.push_back({"", "cannot read config file " + file_path +
-                                       ": check the path given with -c"});
+    loaded.problems.push_back(
+        {"", "cannot read config file " + file_path + ": check the path given with -c"});
     return loaded;
   }
   std::stringstream text;

@@ -1,6 +1,6 @@
-#include <doctest/doctest.h>
-
 #include "topicbridge/row_mapper.h"
+
+#include <doctest/doctest.h>
 
 using namespace topicbridge;
 
@@ -138,4 +138,20 @@ TEST_CASE("decoded tables include the history tables") {
   REQUIRE(tables.size() == 2);
   CHECK(tables[0] == "public.patient");
   CHECK(tables[1] == "public.patient_history");
+}
+
+TEST_CASE("with the converter, criteria and notifications see FHIR format") {
+  AidboxToFhir converter;
+  RowMapper mapper{{{"observation", "Observation"}}, &converter};
+  const std::string stored =
+      R"({"status":"final","subject":{"resourceType":"Patient","id":"pt-1"},)"
+      R"("value":{"Quantity":{"value":181,"unit":"mg/dL"}}})";
+  Change c = Make(ChangeKind::kInsert, "observation");
+  c.columns = Row("obs-1", "7", "created", &stored);
+  ResourceEvent event;
+  std::string error;
+  REQUIRE(mapper.Map(c, &event, &error) == RowMapper::Outcome::kEvent);
+  CHECK(event.resource_type == "Observation");
+  CHECK(event.current.find(R"("subject":{"reference":"Patient/pt-1"})") != std::string::npos);
+  CHECK(event.current.find(R"("valueQuantity":{"value":181,"unit":"mg/dL"})") != std::string::npos);
 }
