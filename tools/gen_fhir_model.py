@@ -40,6 +40,11 @@ def main():
             continue
         fields.setdefault(owner, {})[name] = (t, path)
 
+    # Elements defined elsewhere (Questionnaire.item.item -> Questionnaire.item) have no entry.
+    for path in elsewhere:
+        owner, _, name = path.rpartition(".")
+        fields.setdefault(owner, {}).setdefault(name, ("BackboneElement", path))
+
     def target_of(path, t):
         if path in elsewhere:
             return elsewhere[path]
@@ -57,7 +62,7 @@ def main():
     for owner in sorted(fields):
         lines.append("=" + owner)
         for name, (t, path) in sorted(fields[owner].items()):
-            flag = " *" if path in repeating else ""
+            flag = " *" if path in repeating or elsewhere.get(path) in repeating else ""
             lines.append("%s %s %s%s" % (name, t, target_of(path, t), flag))
         for path, kinds in sorted(choices.items()):
             o, _, name = path.rpartition(".")

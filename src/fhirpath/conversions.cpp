@@ -97,7 +97,7 @@ void EvaluatorState::Convert(const AstNode* n, const Scope& scope, const Collect
     case Function::kConvertsToInteger:
     case Function::kToLong:
     case Function::kConvertsToLong:
-      if (v.kind == ValueKind::kInteger) r = v;
+      if (v.kind == ValueKind::kInteger) r = v, r->boolean = n->name.ends_with("Long");
       else if (v.kind == ValueKind::kBoolean) r = MakeInteger(v.boolean ? 1 : 0);
       else if (v.kind == ValueKind::kString && ParseNumberText(v.text, t, false)) r = t;
       break;
@@ -199,9 +199,14 @@ void EvaluatorState::Convert(const AstNode* n, const Scope& scope, const Collect
         std::string_view from_ucum = r->boolean ? r->unit : CalendarToUcum(from_word);
         std::string_view to_ucum = to_word.empty() ? target : CalendarToUcum(to_word);
         std::optional<double> converted;
-        if (from_ym == to_ym || (!from_ym && !to_ym)) {
+        if (from_ym == to_ym) {
           bool ucum_ym_to_word = r->boolean && (r->unit == "a" || r->unit == "mo") && !to_word.empty();
           if (!ucum_ym_to_word) converted = ConvertUnit(r->decimal, from_ucum, to_ucum);
+        } else if (from_ym) {
+          // A calendar year is 365 days and a month 30 days when turned into fixed durations.
+          auto to = ParseUcum(to_ucum), seconds = ParseUcum("s");
+          if (to && to->SameDimension(*seconds))
+            converted = r->decimal * (from_word == "year" ? 31536000.0 : 2592000.0) / to->factor;
         }
         if (!converted) {
           r.reset();

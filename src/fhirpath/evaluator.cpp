@@ -234,7 +234,16 @@ void EvaluatorState::AllChildren(const Value& item, Collection& out) const {
   }
   for (auto field : obj) {
     std::string_view key = field.key;
-    if (key.empty() || key[0] == '_' || key == "resourceType") continue;
+    if (key.size() > 1 && key[0] == '_') {
+      // A primitive that exists only as its `_name` extension.
+      element value;
+      if (!obj.at_key(key.substr(1)).get(value)) continue;
+      const ModelField* f = item.node >= 0 ? model_.node(item.node).Find(key.substr(1)) : nullptr;
+      ChildAdder{*this, model_, out}.Add(false, element(), true, field.value, f ? f->type : -1,
+                                         f ? f->node : -1);
+      continue;
+    }
+    if (key.empty() || key == "resourceType") continue;
     const ModelField* f = item.node >= 0 ? model_.node(item.node).Find(key) : nullptr;
     char sibling[128];
     if (key.size() + 1 > sizeof sibling) continue;
@@ -243,16 +252,6 @@ void EvaluatorState::AllChildren(const Value& item, Collection& out) const {
     element ext;
     bool hx = !obj.at_key(std::string_view(sibling, key.size() + 1)).get(ext);
     ChildAdder{*this, model_, out}.Add(true, field.value, hx, ext, f ? f->type : -1,
-                                       f ? f->node : -1);
-  }
-  // Primitive values that exist only as `_name` extensions.
-  for (auto field : obj) {
-    std::string_view key = field.key;
-    if (key.size() < 2 || key[0] != '_') continue;
-    element value;
-    if (!obj.at_key(key.substr(1)).get(value)) continue;
-    const ModelField* f = item.node >= 0 ? model_.node(item.node).Find(key.substr(1)) : nullptr;
-    ChildAdder{*this, model_, out}.Add(false, element(), true, field.value, f ? f->type : -1,
                                        f ? f->node : -1);
   }
 }

@@ -75,6 +75,9 @@ class EvaluatorState {
   void Binary(const AstNode* n, const Scope& scope, Collection& out);
   std::optional<bool> Equal(const Value& a, const Value& b);
   bool Equivalent(const Value& a, const Value& b);
+  bool JsonEquivalent(simdjson::dom::element a, simdjson::dom::element b);
+  // comparable(): both Quantities (or numbers) in units of one dimension.
+  bool QuantitiesComparable(const Value& a, const Value& b) const;
   std::optional<bool> CollectionsEqual(const Collection& a, const Collection& b);
   bool CollectionsEquivalent(const Collection& a, const Collection& b);
   std::optional<int> Compare(const Value& a, const Value& b);  // nullopt: empty result

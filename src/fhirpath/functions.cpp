@@ -186,10 +186,15 @@ void EvaluatorState::Call(const AstNode* n, const Scope& scope, Collection& out)
       arg(0, *other);
       const Collection& sub = n->function == Function::kSubsetOf ? in : *other;
       const Collection& super = n->function == Function::kSubsetOf ? *other : in;
+      // Value-less primitives (only `_name` extensions) match each other one to one.
+      auto valueless = [](const Value& v) { return v.kind == ValueKind::kNode && !v.has_element; };
+      std::size_t sub_valueless = 0, super_valueless = 0;
       for (const Value& v : sub) {
-        if (!Contains(super, v)) return push_bool(false);
+        if (valueless(v)) ++sub_valueless;
+        else if (!Contains(super, v)) return push_bool(false);
       }
-      return push_bool(true);
+      for (const Value& v : super) super_valueless += valueless(v);
+      return push_bool(sub_valueless <= super_valueless);
     }
     case Function::kCount:
       out.push_back(MakeInteger(static_cast<std::int64_t>(in.size())));
@@ -210,11 +215,9 @@ void EvaluatorState::Call(const AstNode* n, const Scope& scope, Collection& out)
       return push_bool(d->size() == in.size());
     }
     case Function::kNot: {
-      if (in.empty()) return;
       auto b = AsBoolean(in, "not()");
-      Value s;
-      if (!ToSystem(in[0], s) || s.kind != ValueKind::kBoolean) return;
-      return push_bool(!*b);
+      if (b) push_bool(!*b);
+      return;
     }
     // ---------------------------------------------------------------- filtering and projection
     case Function::kWhere:
@@ -677,10 +680,7 @@ void EvaluatorState::Call(const AstNode* n, const Scope& scope, Collection& out)
         Value s;
         if (!ToSystem(v, s) || (!IsNumber(s) && s.kind != ValueKind::kQuantity)) return;
       }
-      if (in.empty()) {
-        if (n->function == Function::kSum) out.push_back(MakeInteger(0));
-        return;
-      }
+      if (in.empty()) return;
       Temp acc(*this), next(*this);
       acc->push_back(in[0]);
       for (std::size_t i = 1; i < in.size(); ++i) {
@@ -748,7 +748,7 @@ void EvaluatorState::Call(const AstNode* n, const Scope& scope, Collection& out)
     case Function::kHasValue: {
       Value v;
       if (in.size() != 1) return push_bool(false);
-      if (in[0].kind != ValueKind::kNode) return push_bool(true);
+      if (in[0].kind != ValueKind::kNode) return push_bool(in[0].kind != ValueKind::kQuantity);
       bool xhtml = in[0].type >= 0 && model_.type(in[0].type).name == "xhtml";
       return push_bool(in[0].has_element && !xhtml && ToSystem(in[0], v) && v.kind != ValueKind::kQuantity);
     }
@@ -762,13 +762,13 @@ void EvaluatorState::Call(const AstNode* n, const Scope& scope, Collection& out)
       for (const Value& v : in) Resolve(v, out);
       return;
     case Function::kComparable: {
+      if (in.empty()) Fail("comparable() requires a Quantity input");
       auto a = input_value("Quantity");
+      if (!a) return push_bool(false);
       Temp t(*this);
       auto b = arg_value(0, *t);
-      if (!a || !b) return;
-      bool qa = a->kind == ValueKind::kQuantity || IsNumber(*a), qb = b->kind == ValueKind::kQuantity || IsNumber(*b);
-      if (!qa || !qb) return push_bool(false);
-      return push_bool(Compare(*a, *b).has_value());
+      if (!b) return push_bool(false);
+      return push_bool(QuantitiesComparable(*a, *b));
     }
     case Function::kPrecision: {
       auto v = input_value("value");

@@ -73,9 +73,15 @@ int Scale(const Value& v) {
 // Digits after the point in the shortest text of d (1.10 -> 1).
 int ShortestScale(double d) {
   std::string s = FormatDecimal(d);
-  if (s.find('e') != std::string::npos) return 15;
+  int exponent = 0;
+  std::size_t e = s.find('e');
+  if (e != std::string::npos) {
+    exponent = std::atoi(s.c_str() + e + 1);
+    s.resize(e);
+  }
   std::size_t dot = s.find('.');
-  return dot == std::string::npos ? 0 : static_cast<int>(s.size() - dot - 1);
+  int decimals = dot == std::string::npos ? 0 : static_cast<int>(s.size() - dot - 1);
+  return std::max(0, decimals - exponent);
 }
 
 double RoundTo(double x, int scale) {
@@ -171,6 +177,7 @@ std::optional<bool> EvaluatorState::Equal(const Value& a, const Value& b) {
     // Primitives: equal values with different extensions are different elements.
     if (a.has_extension != b.has_extension) return false;
     if (a.has_extension && !JsonEqual(a.extension, b.extension)) return false;
+    if (!a.has_element && !b.has_element) return true;
   }
   Value x, y;
   bool hx = ToSystem(a, x), hy = ToSystem(b, y);
@@ -195,10 +202,36 @@ std::optional<bool> EvaluatorState::Equal(const Value& a, const Value& b) {
   return false;
 }
 
+bool EvaluatorState::JsonEquivalent(simdjson::dom::element a, simdjson::dom::element b) {
+  if (a.is_object() && b.is_object()) {
+    auto x = a.get_object().value_unsafe(), y = b.get_object().value_unsafe();
+    if (x.size() != y.size()) return false;
+    for (auto f : x) {
+      element other;
+      if (y.at_key(f.key).get(other) || !JsonEquivalent(f.value, other)) return false;
+    }
+    return true;
+  }
+  if (a.is_array() && b.is_array()) {
+    auto x = a.get_array().value_unsafe(), y = b.get_array().value_unsafe();
+    if (x.size() != y.size()) return false;
+    auto it = y.begin();
+    for (element e : x) {
+      if (!JsonEquivalent(e, *it)) return false;
+      ++it;
+    }
+    return true;
+  }
+  if (a.is_object() || b.is_object() || a.is_array() || b.is_array()) return false;
+  return Equivalent(MakeNode(a, -1, -1), MakeNode(b, -1, -1));
+}
+
 bool EvaluatorState::Equivalent(const Value& a, const Value& b) {
-  if (a.kind == ValueKind::kNode && b.kind == ValueKind::kNode && a.has_element && b.has_element &&
-      a.element.is_object() && b.element.is_object())
-    return JsonEqual(a.element, b.element);
+  if (a.kind == ValueKind::kNode && b.kind == ValueKind::kNode) {
+    if (a.has_element && b.has_element && a.element.is_object() && b.element.is_object())
+      return JsonEquivalent(a.element, b.element);
+    if (!a.has_element && !b.has_element) return true;
+  }
   Value x, y;
   if (!ToSystem(a, x) || !ToSystem(b, y)) return false;
   if (IsNumber(x) && IsNumber(y)) {
@@ -238,6 +271,20 @@ bool EvaluatorState::Equivalent(const Value& a, const Value& b) {
   }
   auto eq = Equal(x, y);
   return eq && *eq;
+}
+
+bool EvaluatorState::QuantitiesComparable(const Value& a, const Value& b) const {
+  Value x = IsNumber(a) ? QuantityFromNumber(a) : a, y = IsNumber(b) ? QuantityFromNumber(b) : b;
+  if (x.kind != ValueKind::kQuantity || y.kind != ValueKind::kQuantity) return false;
+  UnitView ux = ViewUnit(x), uy = ViewUnit(y);
+  if (ux.ucum == uy.ucum) return true;
+  bool ym_x = ux.year_month || ux.ucum_year_month, ym_y = uy.year_month || uy.ucum_year_month;
+  if (ux.word != uy.word) {
+    if (ym_x && ym_y) return true;
+    if (ym_x || ym_y) return false;
+  }
+  auto cx = ParseUcum(ux.ucum), cy = ParseUcum(uy.ucum);
+  return cx && cy && cx->SameDimension(*cy);
 }
 
 std::optional<int> EvaluatorState::Compare(const Value& a, const Value& b) {
@@ -308,12 +355,7 @@ bool EvaluatorState::CollectionsEquivalent(const Collection& a, const Collection
 }
 
 bool EvaluatorState::Contains(const Collection& c, const Value& v) {
-  bool valueless = v.kind == ValueKind::kNode && !v.has_element;
   for (const Value& x : c) {
-    if (valueless) {
-      if (x.kind == ValueKind::kNode && !x.has_element) return true;
-      continue;
-    }
     auto e = Equal(x, v);
     if (e && *e) return true;
   }
@@ -368,6 +410,7 @@ void EvaluatorState::Arithmetic(BinaryOp op, const Value& a, const Value& b, Col
                                                    : __builtin_mul_overflow(x.integer, y.integer, &r);
           if (overflow) return;
           out.push_back(MakeInteger(r));
+          out.back().boolean = x.boolean || y.boolean;  // Long
           return;
         }
         double r = op == BinaryOp::kPlus ? p + q : op == BinaryOp::kMinus ? p - q : p * q;
@@ -382,12 +425,12 @@ void EvaluatorState::Arithmetic(BinaryOp op, const Value& a, const Value& b, Col
         return;
       case BinaryOp::kDiv:
         if (q == 0) return;
-        if (ints) out.push_back(MakeInteger(x.integer / y.integer));
+        if (ints) out.push_back(MakeInteger(x.integer / y.integer)), out.back().boolean = x.boolean || y.boolean;
         else out.push_back(MakeInteger(static_cast<std::int64_t>(std::trunc(p / q))));
         return;
       case BinaryOp::kMod:
         if (q == 0) return;
-        if (ints) out.push_back(MakeInteger(x.integer % y.integer));
+        if (ints) out.push_back(MakeInteger(x.integer % y.integer)), out.back().boolean = x.boolean || y.boolean;
         else out.push_back(MakeDecimal(Clean(std::fmod(p, q))));
         return;
       default:
@@ -398,7 +441,10 @@ void EvaluatorState::Arithmetic(BinaryOp op, const Value& a, const Value& b, Col
   if (IsTemporal(x.kind) && y.kind == ValueKind::kQuantity &&
       (op == BinaryOp::kPlus || op == BinaryOp::kMinus)) {
     std::string_view unit = y.boolean ? UcumToCalendar(y.unit) : CalendarSingular(y.unit);
-    if (unit.empty()) Fail("cannot add a Quantity in '" + std::string(y.unit) + "' to a date/time");
+    if (unit.empty() || (y.boolean && (unit == "year" || unit == "month")))
+      Fail("cannot add a Quantity in '" + std::string(y.unit) + "' to a date/time");
+    if (x.kind == ValueKind::kTime && (unit == "year" || unit == "month" || unit == "week" || unit == "day"))
+      Fail("cannot add '" + std::string(y.unit) + "' to a time");
     Value r = x;
     double amount = op == BinaryOp::kMinus ? -y.decimal : y.decimal;
     if (!AddToTemporal(x.kind, r.temporal, amount, unit)) Fail("invalid date/time arithmetic");
@@ -418,15 +464,27 @@ void EvaluatorState::Arithmetic(BinaryOp op, const Value& a, const Value& b, Col
     if (IsNumber(y)) y = QuantityFromNumber(y);
     if (x.kind != ValueKind::kQuantity || y.kind != ValueKind::kQuantity) Fail("invalid Quantity arithmetic");
     UnitView ux = ViewUnit(x), uy = ViewUnit(y);
+    auto cx = ParseUcum(ux.ucum), cy = ParseUcum(uy.ucum);
+    if (!cx || !cy) return;  // units outside the supported UCUM subset
     if (op == BinaryOp::kPlus || op == BinaryOp::kMinus) {
-      auto converted = ConvertUnit(y.decimal, uy.ucum, ux.ucum);
-      if (!converted) return;
-      Value r = x;
-      r.decimal = Clean(op == BinaryOp::kPlus ? x.decimal + *converted : x.decimal - *converted);
+      bool ym = ux.year_month || ux.ucum_year_month || uy.year_month || uy.ucum_year_month;
+      if (ux.word != uy.word && ym) return;
+      if (!cx->SameDimension(*cy)) return;
+      // The result is in the finer unit of the two.
+      bool into_x = ux.word && uy.word && ux.year_month && uy.year_month ? ux.ucum == "mo" || uy.ucum == "a"
+                                                                        : cx->factor <= cy->factor;
+      const Value& target = into_x ? x : y;
+      std::string_view to = into_x ? ux.ucum : uy.ucum;
+      auto a = ConvertUnit(x.decimal, ux.ucum, to), b = ConvertUnit(y.decimal, uy.ucum, to);
+      if (!a || !b) return;
+      Value r = target;
+      r.decimal = Clean(op == BinaryOp::kPlus ? *a + *b : *a - *b);
       r.integer = std::max(Scale(x), Scale(y));
+      if (!r.boolean) r.unit = Store(std::string(CalendarSingular(target.unit)) + "s");
       out.push_back(r);
       return;
     }
+    if (ux.word || uy.word) return;  // calendar durations do not multiply
     if (op == BinaryOp::kTimes || op == BinaryOp::kDivide) {
       Value r;
       r.kind = ValueKind::kQuantity;

@@ -149,7 +149,7 @@ class Lexer {
           unsigned cp = 0;
           auto r = std::from_chars(s_.data() + i_, s_.data() + std::min(i_ + 4, s_.size()), cp, 16);
           if (r.ptr != s_.data() + i_ + 4) {
-            out += quote == '`' ? "malformed-u" : "u";  // as fhirpath.js
+            out += 'u';  // as fhirpath.js: a malformed escape keeps its text
             break;
           }
           i_ += 4;
