@@ -2,12 +2,15 @@
 #include "pg_cluster.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <libpq-fe.h>
 #include <netinet/in.h>
 #include <pwd.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -132,17 +135,61 @@ bool PgCluster::Start(const PgClusterOptions& options, std::string* error) {
                 "/server.log' -w -t 30 -o '-p " + std::to_string(port_) + "' start",
             error)) {
       running_ = true;
+      StartWatchdog();
       return true;
     }
   }
   return false;
 }
 
+std::string PgCluster::StopCommand() const {
+  return "'" + bin_dir_ + "/pg_ctl' -D '" + dir_ + "/data' -m immediate -w stop";
+}
+
+// A child in its own session (so a signal to the test's process group spares it) that blocks
+// reading a pipe only this process writes to. End-of-file means the test process is gone:
+// it then stops the cluster and removes the directory.
+void PgCluster::StartWatchdog() {
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) != 0) return;
+  const std::string prefix = geteuid() == 0 ? "runuser -u postgres -- " : "";
+  const std::string script =
+      prefix + StopCommand() + " >/dev/null 2>&1; rm -rf '" + dir_ + "'";  // built before fork
+  const pid_t pid = fork();
+  if (pid == 0) {
+    close(fds[1]);
+    setsid();
+    char byte;
+    while (read(fds[0], &byte, 1) != 0) {
+    }
+    execl("/bin/sh", "sh", "-c", script.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  close(fds[0]);
+  if (pid < 0) {
+    close(fds[1]);
+    return;
+  }
+  watchdog_pid_ = pid;
+  watchdog_pipe_ = fds[1];
+}
+
+void PgCluster::StopWatchdog() {
+  if (watchdog_pid_ > 0) {
+    kill(watchdog_pid_, SIGKILL);
+    waitpid(watchdog_pid_, nullptr, 0);
+    watchdog_pid_ = 0;
+  }
+  if (watchdog_pipe_ >= 0) close(watchdog_pipe_);
+  watchdog_pipe_ = -1;
+}
+
 void PgCluster::Stop() {
   if (dir_.empty()) return;
+  StopWatchdog();
   if (running_) {
     std::string ignored;
-    Run("'" + bin_dir_ + "/pg_ctl' -D '" + dir_ + "/data' -m immediate -w stop", &ignored);
+    Run(StopCommand(), &ignored);
     running_ = false;
   }
   std::error_code ignored;

@@ -1,7 +1,8 @@
 // PgCluster: a throwaway PostgreSQL 15 cluster for tests, in its own temp dir, on a free
 // 127.0.0.1 port, with wal_level=logical and wal2json allowed. Runs the server as user postgres
 // when the test runs as root (initdb refuses root). The destructor stops it
-// (pg_ctl stop -m immediate) and deletes the directory, so a failing test cleans up too.
+// (pg_ctl stop -m immediate) and deletes the directory, so a failing test cleans up too; a
+// watchdog process does the same if the test process dies without unwinding (killed, crashed).
 // Not copyable; one thread.
 #pragma once
 
@@ -49,11 +50,16 @@ class PgCluster {
  private:
   bool Run(const std::string& command, std::string* error) const;
   std::string LogTail() const;
+  std::string StopCommand() const;
+  void StartWatchdog();
+  void StopWatchdog();
 
   std::string bin_dir_;
   std::string dir_;
   int port_ = 0;
   bool running_ = false;
+  int watchdog_pid_ = 0;
+  int watchdog_pipe_ = -1;  // write end; the watchdog acts when it reads end-of-file
 };
 
 }  // namespace topicbridge::testing
