@@ -175,6 +175,11 @@ void EvaluatorState::AppendChildren(const Value& item, std::string_view name,
     }
     return;
   }
+  if (item.kind == ValueKind::kTypeInfo) {
+    if (name == "name") out.push_back(MakeString(item.text));
+    if (name == "namespace") out.push_back(MakeString(item.unit));
+    return;
+  }
   if (item.kind != ValueKind::kNode) return;
   ChildAdder adder{*this, model_, out};
   simdjson::dom::object obj;

@@ -334,6 +334,10 @@ class Parser {
     if (tok_.kind != Tok::kIdentifier && tok_.kind != Tok::kQuotedIdentifier)
       Fail("expected an identifier but found '" + std::string(TokenText()) + "'");
     bool quoted = tok_.kind == Tok::kQuotedIdentifier;
+    static constexpr std::string_view kReserved[] = {"and", "or", "xor", "implies", "div", "mod"};
+    for (auto word : kReserved) {
+      if (!quoted && tok_.text == word) Fail("'" + std::string(word) + "' is an operator; quote it as `" + std::string(word) + "` to use it as a name");
+    }
     std::string name = tok_.value;
     Advance();
     if (!quoted && IsSymbol("(")) return ParseFunction(receiver, std::move(name), pos);
