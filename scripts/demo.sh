@@ -41,9 +41,17 @@ meson compile -C "$BUILD_DIR" -j2 topicbridge >/dev/null
 scripts/stack.sh start
 eval "$(scripts/stack.sh env)"
 
-HTTP_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-export TB_HTTP_LISTEN=127.0.0.1:$HTTP_PORT
 stop_bridge
+# The documented default port when it is free, else any free one.
+HTTP_PORT=$(python3 -c '
+import socket
+s = socket.socket()
+try:
+    s.bind(("127.0.0.1", 8765))
+except OSError:
+    s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])')
+export TB_HTTP_LISTEN=127.0.0.1:$HTTP_PORT
 mkdir -p "$STATE"
 "$BUILD_DIR/src/app/topicbridge" check -c examples/topicbridge.yaml
 nohup "$BUILD_DIR/src/app/topicbridge" run -c examples/topicbridge.yaml \
@@ -85,5 +93,7 @@ for k, v in msg.headers.items():
 print(json.dumps(json.loads(msg.body), indent=2))
 client.close()
 PY
-log "done. topicbridge keeps running; status: curl http://$TB_HTTP_LISTEN/fhir/AidboxTopicDestination/basic/\\\$status"
+log "done. topicbridge keeps running. Its status:"
+log "  TB_HTTP_LISTEN=$TB_HTTP_LISTEN $BUILD_DIR/src/app/topicbridge status -c examples/topicbridge.yaml"
+log "  curl 'http://$TB_HTTP_LISTEN/fhir/AidboxTopicDestination/basic/\$status'   (and /metrics)"
 log "stop everything with: scripts/demo.sh stop"
