@@ -50,7 +50,7 @@ class JsonWriter {
   void Close(char c);
 
   std::string out_;
-  std::vector<bool> first_;   // per open container: no element written yet
+  std::vector<bool> first_;  // per open container: no element written yet
   bool after_key_ = false;
 };
 

@@ -22,7 +22,7 @@
 namespace topicbridge {
 
 struct CompiledTrigger {
-  std::size_t topic = 0;  // index into TopicMatcher::topics()
+  std::size_t topic = 0;      // index into TopicMatcher::topics()
   unsigned interactions = 0;  // bit per Interaction; all when the topic lists none
   std::optional<fhirpath::Expression> criteria;
   std::string criteria_text;

@@ -6,7 +6,10 @@ namespace topicbridge {
 
 DestinationQueue::DestinationQueue(Sink* sink, DestinationStatus* status, LsnTracker* tracker,
                                    DeliveryLimits limits)
-    : sink_(sink), status_(status), tracker_(tracker), limits_(limits),
+    : sink_(sink),
+      status_(status),
+      tracker_(tracker),
+      limits_(limits),
       backoff_(limits.initial_backoff) {
   if (tracker_ != nullptr) retry_thread_ = std::thread([this] { RetryLoop(); });
 }
@@ -62,9 +65,9 @@ bool DestinationQueue::Submit(OutboundMessage message, LsnTracker::Ticket ticket
     std::unique_lock lock(mutex_);
     status_->OnQueued();
     changed_.wait(lock, [&] {
-      return stopping_ || (in_flight_ < limits_.max_in_flight &&
-                           (in_flight_ == 0 ||
-                            in_flight_bytes_ + bytes <= limits_.max_in_flight_bytes));
+      return stopping_ ||
+             (in_flight_ < limits_.max_in_flight &&
+              (in_flight_ == 0 || in_flight_bytes_ + bytes <= limits_.max_in_flight_bytes));
     });
     if (stopping_) {
       status_->OnLost("stopped before publishing; the transaction will be replayed",
