@@ -67,6 +67,7 @@ void EvaluatorState::Run(const Ast& ast, const Context& context) {
   result_.clear();
   root_.clear();
   strings_used_ = 0;
+  documents_used_ = 0;
   if (context.resource) root_.push_back(MakeResourceNode(*context.resource));
   Scope scope;
   scope.focus = &root_;
@@ -430,6 +431,7 @@ void EvaluatorState::Variable(const AstNode* n, Collection& out) {
   if (name == "rootResource") return push(c.resource);
   if (name == "current") return push(c.current);
   if (name == "previous") return push(c.previous);
+  if (name == "factory") return out.push_back(MakeString("%factory"));
   if (name == "ucum") return out.push_back(MakeString("http://unitsofmeasure.org"));
   if (name == "sct") return out.push_back(MakeString("http://snomed.info/sct"));
   if (name == "loinc") return out.push_back(MakeString("http://loinc.org"));

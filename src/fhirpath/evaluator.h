@@ -95,6 +95,12 @@ class EvaluatorState {
   void Math(const AstNode* n, const Scope& scope, const Collection& in, Collection& out);
   void Resolve(const Value& v, Collection& out);
 
+  // --- %factory (factory.cpp)
+  void Factory(const AstNode* n, const Scope& scope, Collection& out);
+  std::string JsonOf(const Value& v, std::string* fhir_type);
+  // Parses json into a document owned until the next Run.
+  simdjson::dom::element ParseOwned(const std::string& json);
+
  private:
   Collection* Acquire();
   void Release(Collection* c);
@@ -108,12 +114,15 @@ class EvaluatorState {
   std::vector<Collection*> free_;
   std::vector<std::unique_ptr<std::string>> strings_;
   std::size_t strings_used_ = 0;
+  std::vector<std::unique_ptr<simdjson::dom::parser>> documents_;
+  std::size_t documents_used_ = 0;
 };
 
 // Helpers shared by operators and functions.
 inline void IgnoreError(simdjson::error_code) {}  // lookups whose default value is fine
 std::string FormatDecimal(double d);
-std::string QuantityText(const Value& q);  // "2 'mo'", "7 days"
+std::string QuantityText(const Value& q);
+void AppendJsonString(std::string& out, std::string_view s);  // "2 'mo'", "7 days"
 bool IsNumber(const Value& v);
 double NumberOf(const Value& v);
 Value MakeBoolean(bool b);

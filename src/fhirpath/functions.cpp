@@ -782,6 +782,20 @@ void EvaluatorState::Call(const AstNode* n, const Scope& scope, Collection& out)
         return out.push_back(MakeInteger(kDigits[static_cast<int>(v->temporal.precision)] - 8));
       return;
     }
+    case Function::kFactoryString:
+    case Function::kFactoryInteger:
+    case Function::kFactoryInteger64:
+    case Function::kFactoryDecimal:
+    case Function::kFactoryBoolean:
+    case Function::kFactoryDate:
+    case Function::kFactoryDateTime:
+    case Function::kFactoryTime:
+    case Function::kFactoryUri:
+    case Function::kFactoryCode:
+    case Function::kFactoryExtension:
+    case Function::kFactoryCoding:
+    case Function::kFactoryQuantity:
+      return Factory(n, scope, out);
   }
 }
 

@@ -51,7 +51,15 @@ namespace topicbridge::fhirpath {
   X(Type, "type", 0, 0, 0) X(Not, "not", 0, 0, 0) X(Extension, "extension", 1, 1, 0)           \
   X(HasValue, "hasValue", 0, 0, 0) X(GetValue, "getValue", 0, 0, 0)                            \
   X(Resolve, "resolve", 0, 0, 0) X(Comparable, "comparable", 1, 1, 0)                          \
-  X(Precision, "precision", 0, 0, 0)
+  X(Precision, "precision", 0, 0, 0)                                                           \
+  /* %factory (FHIR type factory API) */                                                       \
+  X(FactoryString, "string", 1, 2, 0) X(FactoryInteger, "integer", 1, 2, 0)                    \
+  X(FactoryInteger64, "integer64", 1, 2, 0) X(FactoryDecimal, "decimal", 1, 2, 0)              \
+  X(FactoryBoolean, "boolean", 1, 2, 0) X(FactoryDate, "date", 1, 2, 0)                        \
+  X(FactoryDateTime, "dateTime", 1, 2, 0) X(FactoryTime, "time", 1, 2, 0)                      \
+  X(FactoryUri, "uri", 1, 2, 0) X(FactoryCode, "code", 1, 2, 0)                                \
+  X(FactoryExtension, "Extension", 2, 2, 0) X(FactoryCoding, "Coding", 2, 4, 0)                \
+  X(FactoryQuantity, "Quantity", 3, 4, 0)
 
 // ArgKind: 0 = values evaluated once against the enclosing focus; 1 = lambdas; 2 = a type
 // specifier; 3 = first a value, then a lambda (trace).

@@ -5,8 +5,6 @@
 #include "temporal.h"
 
 namespace topicbridge::fhirpath {
-namespace {
-
 void AppendJsonString(std::string& out, std::string_view s) {
   out += '"';
   for (char c : s) {
@@ -30,6 +28,8 @@ void AppendJsonString(std::string& out, std::string_view s) {
   }
   out += '"';
 }
+
+namespace {
 
 void AppendValue(std::string& out, const Value& v) {
   switch (v.kind) {

@@ -230,6 +230,17 @@ TEST_CASE("variables: environment constants, user JSON and %resource") {
   CHECK(Eval("%previous.exists()", c) == "[false]");
 }
 
+TEST_CASE("%factory builds primitives with extensions, Extensions and Codings") {
+  fp::Context none;
+  CHECK(Eval("%factory.Coding('http://loinc.org', '2339-0')", none) ==
+        R"([{"system":"http://loinc.org","code":"2339-0"}])");
+  CHECK(Eval("%factory.Extension('u', 5).value", none) == "[5]");
+  CHECK(Eval("%factory.date('2024-01-01', %factory.Extension('e', 'x')).extension.value", none) == R"(["x"])");
+  CHECK(Eval("%factory.date('2024-01-01') < @2025", none) == "[true]");
+  CHECK(std::holds_alternative<fp::Expression>(fp::Expression::Compile("date('2024')")));
+  CHECK(Eval("date('2024')", none).starts_with("error: "));
+}
+
 TEST_CASE("lambdas: $this, $index, $total and repeat()") {
   fp::Context none;
   CHECK(Eval("(1 | 2 | 3).where($this > 1)", none) == "[2,3]");
