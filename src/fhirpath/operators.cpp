@@ -437,7 +437,8 @@ void EvaluatorState::Arithmetic(BinaryOp op, const Value& a, const Value& b, Col
         break;
     }
   }
-  // Date/time +/- duration.
+  // Date/time +/- duration (a duration may come first in an addition).
+  if (op == BinaryOp::kPlus && x.kind == ValueKind::kQuantity && IsTemporal(y.kind)) std::swap(x, y);
   if (IsTemporal(x.kind) && y.kind == ValueKind::kQuantity &&
       (op == BinaryOp::kPlus || op == BinaryOp::kMinus)) {
     std::string_view unit = y.boolean ? UcumToCalendar(y.unit) : CalendarSingular(y.unit);
@@ -452,6 +453,23 @@ void EvaluatorState::Arithmetic(BinaryOp op, const Value& a, const Value& b, Col
     return;
   }
   if (x.kind == ValueKind::kQuantity || y.kind == ValueKind::kQuantity) {
+    for (const Value* q : {&x, &y}) {
+      if (q->kind == ValueKind::kQuantity && q->boolean && !ParseUcum(q->unit)) return;  // not UCUM
+    }
+    // div and mod are defined on dimensionless quantities only.
+    if (op == BinaryOp::kDiv || op == BinaryOp::kMod) {
+      auto plain = [](const Value& q) {
+        return IsNumber(q) ? q : q.unit == "1" ? MakeDecimal(q.decimal) : Value();
+      };
+      Value a = plain(x), b = plain(y);
+      if (!IsNumber(a) || !IsNumber(b)) return;
+      Collection r;
+      Arithmetic(op, a, b, r);
+      if (r.empty()) return;
+      Value q = QuantityFromNumber(r[0]);
+      out.push_back(q);
+      return;
+    }
     if (IsNumber(x) && (op == BinaryOp::kTimes)) std::swap(x, y);
     if (IsNumber(y) && (op == BinaryOp::kTimes || op == BinaryOp::kDivide)) {
       if (op == BinaryOp::kDivide && NumberOf(y) == 0) return;
