@@ -1,0 +1,150 @@
+#include "nats_connection.h"
+
+#include "parameter_schema.h"
+
+namespace topicbridge::sinks {
+
+namespace {
+
+constexpr auto kDeniedWindow = std::chrono::seconds(5);
+
+// Options are only needed until the connection is created.
+struct OptionsHandle {
+  natsOptions* options = nullptr;
+  ~OptionsHandle() { natsOptions_Destroy(options); }
+};
+
+std::string StatusText(natsStatus status) {
+  std::string text = natsStatus_GetText(status);
+  const char* detail = nats_GetLastError(nullptr);
+  if (detail != nullptr && *detail != '\0' && text != detail) text += ": " + std::string(detail);
+  return text;
+}
+
+}  // namespace
+
+NatsConnection::NatsConnection(const NatsOptions& options, SinkEvents events)
+    : events_(std::move(events)),
+      secrets_{options.password},
+      redacted_url_(RedactUrl(options.url)) {
+  OptionsHandle handle;
+  auto check = [this](natsStatus s, const char* what) {
+    if (s != NATS_OK) {
+      throw SinkConfigError(
+          {{"", std::string("nats ") + what + ": " + Scrub(StatusText(s), secrets_)}});
+    }
+  };
+  check(natsOptions_Create(&handle.options), "options");
+  natsOptions* o = handle.options;
+  check(natsOptions_SetURL(o, options.url.c_str()), "url");
+  if (!options.connection_name.empty())
+    check(natsOptions_SetName(o, options.connection_name.c_str()), "connectionName");
+  if (!options.username.empty() || !options.password.empty()) {
+    check(natsOptions_SetUserInfo(o, options.username.c_str(), options.password.c_str()),
+          "username/password");
+  }
+  if (!options.credentials_file_path.empty()) {
+    check(
+        natsOptions_SetUserCredentialsFromFiles(o, options.credentials_file_path.c_str(), nullptr),
+        "credentialsFilePath");
+  }
+  check(natsOptions_SetMaxReconnect(o, -1), "reconnect");
+  check(natsOptions_SetReconnectWait(o, options.reconnect_wait_ms), "reconnect wait");
+  check(natsOptions_SetRetryOnFailedConnect(o, true, &NatsConnection::OnConnected, this), "retry");
+  check(natsOptions_SetDisconnectedCB(o, &NatsConnection::OnDisconnected, this), "callbacks");
+  check(natsOptions_SetReconnectedCB(o, &NatsConnection::OnConnected, this), "callbacks");
+  check(natsOptions_SetClosedCB(o, &NatsConnection::OnClosed, this), "callbacks");
+  check(natsOptions_SetErrorHandler(o, &NatsConnection::OnAsyncError, this), "callbacks");
+  const natsStatus s = natsConnection_Connect(&connection_, o);
+  if (s == NATS_OK) {
+    Notify(true);
+  } else if (s != NATS_NOT_YET_CONNECTED) {
+    // With retry-on-failed-connect only option errors (bad URL, credentials) end here.
+    check(s, ("connect to " + redacted_url_).c_str());
+  }
+}
+
+NatsConnection::~NatsConnection() {
+  if (connection_ == nullptr) return;
+  natsConnection_Close(connection_);
+  {
+    // The closed callback is the last one cnats makes with `this`.
+    std::unique_lock<std::mutex> lock(mutex_);
+    closed_cv_.wait_for(lock, std::chrono::seconds(5), [this] { return closed_; });
+  }
+  natsConnection_Destroy(connection_);
+}
+
+bool NatsConnection::Connected() const {
+  return connection_ != nullptr && natsConnection_Status(connection_) == NATS_CONN_STATUS_CONNECTED;
+}
+
+bool NatsConnection::PublishDenied() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return std::chrono::steady_clock::now() < denied_until_;
+}
+
+std::string NatsConnection::LastAsyncError() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return last_async_error_;
+}
+
+natsMsg* NatsConnection::NewMessage(const std::string& subject, const std::string& body,
+                                    const std::string& msg_id, std::string* error) const {
+  natsMsg* msg = nullptr;
+  natsStatus s =
+      natsMsg_Create(&msg, subject.c_str(), nullptr, body.data(), static_cast<int>(body.size()));
+  if (s == NATS_OK) s = natsMsgHeader_Set(msg, "content-type", "application/json");
+  if (s == NATS_OK && !msg_id.empty()) s = natsMsgHeader_Set(msg, "Nats-Msg-Id", msg_id.c_str());
+  if (s != NATS_OK) {
+    natsMsg_Destroy(msg);
+    *error = "nats: cannot build message for subject " + subject + ": " + Describe(s);
+    return nullptr;
+  }
+  return msg;
+}
+
+std::string NatsConnection::Describe(natsStatus status) const {
+  return Scrub(StatusText(status), secrets_);
+}
+
+void NatsConnection::Notify(bool connected) {
+  if (events_.on_connection) events_.on_connection(connected);
+}
+
+void NatsConnection::OnConnected(natsConnection*, void* closure) {
+  static_cast<NatsConnection*>(closure)->Notify(true);
+}
+
+void NatsConnection::OnDisconnected(natsConnection*, void* closure) {
+  auto* self = static_cast<NatsConnection*>(closure);
+  self->Notify(false);
+}
+
+void NatsConnection::OnClosed(natsConnection*, void* closure) {
+  auto* self = static_cast<NatsConnection*>(closure);
+  std::lock_guard<std::mutex> lock(self->mutex_);
+  self->closed_ = true;
+  self->closed_cv_.notify_all();
+}
+
+void NatsConnection::OnAsyncError(natsConnection* nc, natsSubscription*, natsStatus err,
+                                  void* closure) {
+  auto* self = static_cast<NatsConnection*>(closure);
+  const char* detail = nullptr;
+  natsConnection_GetLastError(nc, &detail);
+  std::string text = "nats " + self->redacted_url_ + ": " + natsStatus_GetText(err);
+  if (detail != nullptr && *detail != '\0') text += ": " + std::string(detail);
+  text = Scrub(std::move(text), self->secrets_);
+  const bool denied = err == NATS_NOT_PERMITTED ||
+                      text.find("Permissions Violation") != std::string::npos ||
+                      text.find("permissions violation") != std::string::npos;
+  {
+    std::lock_guard<std::mutex> lock(self->mutex_);
+    self->last_async_error_ = text;
+    if (denied) self->denied_until_ = std::chrono::steady_clock::now() + kDeniedWindow;
+  }
+  if (self->events_.on_error) self->events_.on_error(text);
+}
+
+}  // namespace topicbridge::sinks

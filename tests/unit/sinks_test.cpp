@@ -1,0 +1,498 @@
+// Sinks against real brokers: a nats-server (-js) started by this test on a
+// free port and killed by PID, and an in-process librdkafka mock cluster.
+// Exits 77 (skip) when nats-server is not installed.
+#include <doctest/doctest.h>
+#include <fcntl.h>
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
+#include <nats/nats.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "topicbridge/sink_factory.h"
+
+using namespace topicbridge;
+using namespace std::chrono_literals;
+
+namespace {
+
+int FreePort() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  socklen_t len = sizeof addr;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  close(fd);
+  return ntohs(addr.sin_port);
+}
+
+template <typename Predicate>
+bool WaitFor(Predicate predicate, std::chrono::milliseconds timeout = 10s) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!predicate()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(10ms);
+  }
+  return true;
+}
+
+// A nats-server child process with JetStream, on a free port, in a temp dir.
+class NatsServer {
+ public:
+  explicit NatsServer(const std::string& config_text = "") {
+    if (system("command -v nats-server >/dev/null 2>&1") != 0) {
+      MESSAGE("nats-server not installed: skipping");
+      std::exit(77);
+    }
+    port_ = FreePort();
+    dir_ = std::filesystem::temp_directory_path() /
+           ("tb-sinks-test-" + std::to_string(getpid()) + "-" + std::to_string(port_));
+    std::filesystem::create_directories(dir_);
+    std::vector<std::string> args = {"nats-server",         "-js", "-a",         "127.0.0.1", "-p",
+                                     std::to_string(port_), "-sd", dir_.string()};
+    if (!config_text.empty()) {
+      std::ofstream(dir_ / "server.conf") << config_text;
+      args.push_back("-c");
+      args.push_back((dir_ / "server.conf").string());
+    }
+    pid_ = fork();
+    if (pid_ == 0) {
+      std::vector<char*> argv;
+      for (auto& a : args) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      // Keep the test runner's pipes free: a leftover server must not hold them open.
+      // (dup2, not freopen: freopen would flush the parent's buffered output twice.)
+      const int null_fd = open("/dev/null", O_WRONLY);
+      dup2(null_fd, 1);
+      dup2(null_fd, 2);
+      execvp(argv[0], argv.data());
+      _exit(127);
+    }
+    if (!WaitFor([this] { return Reachable(); })) {
+      Stop();
+      FAIL("nats-server did not start on port " << port_);
+    }
+  }
+  ~NatsServer() { Stop(); }
+  void Stop() {
+    if (pid_ <= 0) return;
+    kill(pid_, SIGTERM);
+    waitpid(pid_, nullptr, 0);
+    pid_ = -1;
+    std::filesystem::remove_all(dir_);
+  }
+  std::string url() const { return "nats://127.0.0.1:" + std::to_string(port_); }
+  // TCP only: a server with authorization refuses anonymous NATS connections.
+  bool Reachable() const {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons(static_cast<uint16_t>(port_));
+    const bool ok = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+    close(fd);
+    return ok;
+  }
+
+ private:
+  int port_ = 0;
+  pid_t pid_ = -1;
+  std::filesystem::path dir_;
+};
+
+DestinationConfig Destination(const std::string& kind,
+                              std::vector<std::pair<std::string, std::string>> strings) {
+  DestinationConfig d;
+  d.id = "d1";
+  d.kind = kind;
+  d.path = "destinations[0]";
+  for (auto& [name, value] : strings) {
+    Parameter p;
+    p.name = name;
+    p.value_type = "valueString";
+    p.text = value;
+    p.path = "destinations[0].parameter[" + std::to_string(d.parameters.size()) + "]";
+    d.parameters.push_back(p);
+  }
+  return d;
+}
+
+void AddInteger(DestinationConfig& d, const std::string& name, std::int64_t value) {
+  Parameter p;
+  p.name = name;
+  p.value_type = "valueInteger";
+  p.integer = value;
+  p.path = "destinations[0].parameter[" + std::to_string(d.parameters.size()) + "]";
+  d.parameters.push_back(p);
+}
+
+void AddBoolean(DestinationConfig& d, const std::string& name, bool value) {
+  Parameter p;
+  p.name = name;
+  p.value_type = "valueBoolean";
+  p.boolean = value;
+  p.path = "destinations[0].parameter[" + std::to_string(d.parameters.size()) + "]";
+  d.parameters.push_back(p);
+}
+
+PublishResult PublishAndWait(Sink& sink, OutboundMessage message,
+                             std::chrono::seconds timeout = 15s) {
+  auto promise = std::make_shared<std::promise<PublishResult>>();
+  auto future = promise->get_future();
+  sink.Publish(std::move(message), [promise](const PublishResult& r) { promise->set_value(r); });
+  REQUIRE(future.wait_for(timeout) == std::future_status::ready);
+  return future.get();
+}
+
+OutboundMessage Message(std::string body, std::string msg_id = "", std::string key = "") {
+  OutboundMessage m;
+  m.body = std::move(body);
+  m.msg_id = std::move(msg_id);
+  m.key = std::move(key);
+  return m;
+}
+
+std::string AllText(const std::vector<ConfigProblem>& problems) {
+  std::string text;
+  for (const auto& p : problems) text += p.ToString() + "\n";
+  return text;
+}
+
+}  // namespace
+
+TEST_CASE("nats core: a subscriber receives the body with content-type application/json") {
+  NatsServer server;
+  auto sink = MakeSink(
+      Destination("nats-core-best-effort", {{"url", server.url()}, {"subject", "tb.core"}}), {});
+  REQUIRE(WaitFor([&] { return sink->Connected(); }));
+
+  natsConnection* nc = nullptr;
+  natsSubscription* sub = nullptr;
+  REQUIRE(natsConnection_ConnectTo(&nc, server.url().c_str()) == NATS_OK);
+  REQUIRE(natsConnection_SubscribeSync(&sub, nc, "tb.core") == NATS_OK);
+  natsConnection_Flush(nc);
+
+  const PublishResult r = PublishAndWait(*sink, Message(R"({"topic":"tb.core","value":{}})"));
+  CHECK(r.ok);
+  natsMsg* msg = nullptr;
+  REQUIRE(natsSubscription_NextMsg(&msg, sub, 5000) == NATS_OK);
+  CHECK(std::string(natsMsg_GetData(msg), natsMsg_GetDataLength(msg)) ==
+        R"({"topic":"tb.core","value":{}})");
+  const char* content_type = nullptr;
+  REQUIRE(natsMsgHeader_Get(msg, "content-type", &content_type) == NATS_OK);
+  CHECK(std::string(content_type) == "application/json");
+  natsMsg_Destroy(msg);
+  natsSubscription_Destroy(sub);
+  natsConnection_Destroy(nc);
+}
+
+TEST_CASE("nats core: start-up never fails on a server that is down; messages are then lost") {
+  std::vector<bool> connection_changes;
+  std::mutex mutex;
+  SinkEvents events;
+  events.on_connection = [&](bool up) {
+    std::lock_guard<std::mutex> lock(mutex);
+    connection_changes.push_back(up);
+  };
+  const int port = FreePort();
+  auto sink = MakeSink(
+      Destination("nats-core-best-effort",
+                  {{"url", "nats://127.0.0.1:" + std::to_string(port)}, {"subject", "tb.down"}}),
+      events);
+  CHECK_FALSE(sink->Connected());
+  const PublishResult r = PublishAndWait(*sink, Message("{}"));
+  CHECK_FALSE(r.ok);
+  CHECK(r.error.find("not connected") != std::string::npos);
+}
+
+TEST_CASE("nats core: a permissions violation is reported and fails the next messages") {
+  NatsServer server(R"(authorization {
+  users = [ { user: "tb", password: "s3cr3t-pw", permissions: { publish: { deny: "forbidden.>" } } } ]
+})");
+  std::mutex mutex;
+  std::vector<std::string> errors;
+  SinkEvents events;
+  events.on_error = [&](const std::string& e) {
+    std::lock_guard<std::mutex> lock(mutex);
+    errors.push_back(e);
+  };
+  auto sink = MakeSink(Destination("nats-core-best-effort", {{"url", server.url()},
+                                                             {"subject", "forbidden.x"},
+                                                             {"username", "tb"},
+                                                             {"password", "s3cr3t-pw"}}),
+                       events);
+  REQUIRE(WaitFor([&] { return sink->Connected(); }));
+  PublishAndWait(*sink, Message("{}"));  // accepted locally; the server objects asynchronously
+  sink->Flush(2000ms);
+  REQUIRE(WaitFor([&] {
+    std::lock_guard<std::mutex> lock(mutex);
+    return !errors.empty();
+  }));
+  {
+    std::lock_guard<std::mutex> lock(mutex);
+    CHECK(errors[0].find("Permissions Violation") != std::string::npos);
+    CHECK(errors[0].find("s3cr3t-pw") == std::string::npos);
+  }
+  const PublishResult r = PublishAndWait(*sink, Message("{}"));
+  CHECK_FALSE(r.ok);
+  CHECK(r.error.find("refused") != std::string::npos);
+  CHECK(r.error.find("s3cr3t-pw") == std::string::npos);
+}
+
+TEST_CASE("jetstream: acked into a stream; the same Nats-Msg-Id is stored once") {
+  NatsServer server;
+  natsConnection* nc = nullptr;
+  jsCtx* js = nullptr;
+  REQUIRE(natsConnection_ConnectTo(&nc, server.url().c_str()) == NATS_OK);
+  REQUIRE(natsConnection_JetStream(&js, nc, nullptr) == NATS_OK);
+  jsStreamConfig config;
+  jsStreamConfig_Init(&config);
+  config.Name = "TB";
+  const char* subjects[] = {"tb.js"};
+  config.Subjects = subjects;
+  config.SubjectsLen = 1;
+  jsStreamInfo* info = nullptr;
+  REQUIRE(js_AddStream(&info, js, &config, nullptr, nullptr) == NATS_OK);
+  jsStreamInfo_Destroy(info);
+
+  auto sink = MakeSink(
+      Destination("nats-jetstream-at-least-once", {{"url", server.url()}, {"subject", "tb.js"}}),
+      {});
+  REQUIRE(WaitFor([&] { return sink->Connected(); }));
+  CHECK(PublishAndWait(*sink, Message(R"({"n":1})", "event-1")).ok);
+  CHECK(PublishAndWait(*sink, Message(R"({"n":1})", "event-1")).ok);
+  CHECK(PublishAndWait(*sink, Message(R"({"n":2})", "event-2")).ok);
+
+  REQUIRE(js_GetStreamInfo(&info, js, "TB", nullptr, nullptr) == NATS_OK);
+  CHECK(info->State.Msgs == 2);
+  jsStreamInfo_Destroy(info);
+
+  natsMsg* stored = nullptr;
+  REQUIRE(js_GetMsg(&stored, js, "TB", 1, nullptr, nullptr) == NATS_OK);
+  const char* value = nullptr;
+  REQUIRE(natsMsgHeader_Get(stored, "Nats-Msg-Id", &value) == NATS_OK);
+  CHECK(std::string(value) == "event-1");
+  REQUIRE(natsMsgHeader_Get(stored, "content-type", &value) == NATS_OK);
+  CHECK(std::string(value) == "application/json");
+  natsMsg_Destroy(stored);
+  jsCtx_Destroy(js);
+  natsConnection_Destroy(nc);
+}
+
+TEST_CASE("jetstream: a subject no stream captures fails with how to create one") {
+  NatsServer server;
+  auto sink = MakeSink(Destination("nats-jetstream-at-least-once",
+                                   {{"url", server.url()}, {"subject", "tb.nostream"}}),
+                       {});
+  REQUIRE(WaitFor([&] { return sink->Connected(); }));
+  const PublishResult r = PublishAndWait(*sink, Message("{}", "x"));
+  CHECK_FALSE(r.ok);
+  CHECK(r.retriable);
+  CHECK(r.error.find("no JetStream stream captures subject tb.nostream") != std::string::npos);
+  CHECK(r.error.find("nats stream add") != std::string::npos);
+}
+
+namespace {
+
+struct MockKafka {
+  rd_kafka_t* handle = nullptr;
+  rd_kafka_mock_cluster_t* cluster = nullptr;
+  MockKafka() {
+    char error[256];
+    rd_kafka_conf_t* conf = rd_kafka_conf_new();
+    handle = rd_kafka_new(RD_KAFKA_PRODUCER, conf, error, sizeof error);
+    REQUIRE(handle != nullptr);
+    cluster = rd_kafka_mock_cluster_new(handle, 1);
+    REQUIRE(cluster != nullptr);
+    rd_kafka_mock_topic_create(cluster, "tb-topic", 1, 1);
+  }
+  ~MockKafka() {
+    rd_kafka_mock_cluster_destroy(cluster);
+    rd_kafka_destroy(handle);
+  }
+  std::string bootstraps() const { return rd_kafka_mock_cluster_bootstraps(cluster); }
+};
+
+struct ConsumedMessage {
+  std::string key, value, content_type;
+};
+
+// Reads the first message of partition 0 with a real consumer.
+ConsumedMessage ReadFirst(const std::string& bootstraps, const std::string& topic) {
+  char error[256];
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  rd_kafka_conf_set(conf, "bootstrap.servers", bootstraps.c_str(), error, sizeof error);
+  rd_kafka_conf_set(conf, "group.id", "tb-test", error, sizeof error);
+  rd_kafka_t* consumer = rd_kafka_new(RD_KAFKA_CONSUMER, conf, error, sizeof error);
+  REQUIRE(consumer != nullptr);
+  rd_kafka_topic_partition_list_t* parts = rd_kafka_topic_partition_list_new(1);
+  rd_kafka_topic_partition_list_add(parts, topic.c_str(), 0)->offset = RD_KAFKA_OFFSET_BEGINNING;
+  rd_kafka_assign(consumer, parts);
+  rd_kafka_topic_partition_list_destroy(parts);
+  ConsumedMessage out;
+  const auto deadline = std::chrono::steady_clock::now() + 15s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    rd_kafka_message_t* m = rd_kafka_consumer_poll(consumer, 200);
+    if (m == nullptr) continue;
+    if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      out.value.assign(static_cast<const char*>(m->payload), m->len);
+      if (m->key) out.key.assign(static_cast<const char*>(m->key), m->key_len);
+      rd_kafka_headers_t* headers = nullptr;
+      const void* v = nullptr;
+      size_t n = 0;
+      if (rd_kafka_message_headers(m, &headers) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+          rd_kafka_header_get_last(headers, "content-type", &v, &n) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        out.content_type.assign(static_cast<const char*>(v), n);
+      }
+      rd_kafka_message_destroy(m);
+      break;
+    }
+    rd_kafka_message_destroy(m);
+  }
+  rd_kafka_consumer_close(consumer);
+  rd_kafka_destroy(consumer);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("kafka at-least-once: delivery report ok, read back with key and header") {
+  MockKafka mock;
+  auto d = Destination("kafka-at-least-once",
+                       {{"kafkaTopic", "tb-topic"}, {"bootstrapServers", mock.bootstraps()}});
+  AddBoolean(d, "keyByResourceId", true);
+  AddInteger(d, "deliveryTimeoutMs", 20000);
+  auto sink = MakeSink(d, {});
+  const PublishResult r = PublishAndWait(*sink, Message(R"({"topic":"tb-topic"})", "", "pt-1"));
+  CHECK(r.ok);
+  CHECK(r.error.empty());
+  CHECK(WaitFor([&] { return sink->Connected(); }, 5s));
+  const ConsumedMessage m = ReadFirst(mock.bootstraps(), "tb-topic");
+  CHECK(m.value == R"({"topic":"tb-topic"})");
+  CHECK(m.key == "pt-1");
+  CHECK(m.content_type == "application/json");
+}
+
+TEST_CASE("kafka best-effort: no key unless keyByResourceId") {
+  MockKafka mock;
+  auto sink = MakeSink(Destination("kafka-best-effort", {{"kafkaTopic", "tb-topic"},
+                                                         {"bootstrapServers", mock.bootstraps()},
+                                                         {"compressionType", "gzip"}}),
+                       {});
+  CHECK(PublishAndWait(*sink, Message("{}", "", "pt-1")).ok);
+  const ConsumedMessage m = ReadFirst(mock.bootstraps(), "tb-topic");
+  CHECK(m.value == "{}");
+  CHECK(m.key.empty());
+}
+
+TEST_CASE("kafka: an unreachable broker fails the message after deliveryTimeoutMs") {
+  auto d = Destination(
+      "kafka-at-least-once",
+      {{"kafkaTopic", "t"}, {"bootstrapServers", "127.0.0.1:" + std::to_string(FreePort())}});
+  AddInteger(d, "deliveryTimeoutMs", 1500);
+  auto sink = MakeSink(d, {});
+  CHECK_FALSE(sink->Connected());
+  const PublishResult r = PublishAndWait(*sink, Message("{}"));
+  CHECK_FALSE(r.ok);
+  CHECK(r.retriable);
+  CHECK(r.error.find("kafka: delivery to t failed") != std::string::npos);
+}
+
+TEST_CASE("validation names the parameter path and what is expected") {
+  SUBCASE("unknown kind") {
+    auto problems = ValidateSinkParameters(Destination("nats-whatever", {}));
+    REQUIRE(problems.size() == 1);
+    CHECK(problems[0].path == "destinations[0].kind");
+    CHECK(problems[0].message.find("nats-core-best-effort") != std::string::npos);
+  }
+  SUBCASE("missing required, unknown and ill-typed parameters") {
+    auto d =
+        Destination("nats-core-best-effort", {{"url", "nats://127.0.0.1:4222"}, {"colour", "red"}});
+    AddInteger(d, "connectionName", 5);
+    const std::string text = AllText(ValidateSinkParameters(d));
+    CHECK(text.find("destinations[0].parameter[1]: unknown parameter \"colour\"") !=
+          std::string::npos);
+    CHECK(text.find(
+              "destinations[0].parameter[2]: parameter \"connectionName\" expects valueString, got "
+              "valueInteger") != std::string::npos);
+    CHECK(text.find("destinations[0].parameter: missing required parameter \"subject\"") !=
+          std::string::npos);
+  }
+  SUBCASE("kafka integers must be valueInteger") {
+    auto d =
+        Destination("kafka-best-effort",
+                    {{"kafkaTopic", "t"}, {"bootstrapServers", "b:9092"}, {"batchSize", "10"}});
+    const std::string text = AllText(ValidateSinkParameters(d));
+    CHECK(text.find("destinations[0].parameter[2]: parameter \"batchSize\" expects valueInteger") !=
+          std::string::npos);
+  }
+  SUBCASE("a repeated parameter") {
+    auto d = Destination("nats-core-best-effort",
+                         {{"url", "nats://a"}, {"subject", "s"}, {"subject", "t"}});
+    CHECK(AllText(ValidateSinkParameters(d)).find("given more than once") != std::string::npos);
+  }
+  SUBCASE("sslContext other than none") {
+    auto d = Destination("nats-core-best-effort",
+                         {{"url", "nats://a"}, {"subject", "s"}, {"sslContext", "my-ctx"}});
+    auto problems = ValidateSinkParameters(d);
+    REQUIRE(problems.size() == 1);
+    CHECK(problems[0].path == "destinations[0].parameter[2]");
+    CHECK(problems[0].message.find("not supported yet") != std::string::npos);
+  }
+  SUBCASE("librdkafka rejects a bad value") {
+    auto d = Destination(
+        "kafka-at-least-once",
+        {{"kafkaTopic", "t"}, {"bootstrapServers", "b:9092"}, {"compressionType", "brotli"}});
+    auto problems = ValidateSinkParameters(d);
+    REQUIRE(problems.size() == 1);
+    CHECK(problems[0].path == "destinations[0].parameter[2]");
+    CHECK(problems[0].message.find("compression.type") != std::string::npos);
+  }
+  SUBCASE("an unparseable SASL JAAS line is reported without its value") {
+    auto d = Destination("kafka-at-least-once", {{"kafkaTopic", "t"},
+                                                 {"bootstrapServers", "b:9092"},
+                                                 {"saslJaasConfig", "hunter2-secret"}});
+    const std::string text = AllText(ValidateSinkParameters(d));
+    CHECK(text.find("destinations[0].parameter[2]: expected a JAAS line") != std::string::npos);
+    CHECK(text.find("hunter2-secret") == std::string::npos);
+  }
+  SUBCASE("a valid Kafka SASL destination passes") {
+    auto d = Destination(
+        "kafka-at-least-once",
+        {{"kafkaTopic", "t"},
+         {"bootstrapServers", "b:9092"},
+         {"securityProtocol", "SASL_PLAINTEXT"},
+         {"saslMechanism", "PLAIN"},
+         {"saslJaasConfig",
+          R"(org.apache.kafka.common.security.plain.PlainLoginModule required username="u" password="p";)"}});
+    AddInteger(d, "batchSize", 16384);
+    AddInteger(d, "maxBlockMs", 100);
+    AddInteger(d, "requestTimeoutMs", 30000);
+    AddInteger(d, "maxRequestSize", 1048576);
+    AddBoolean(d, "keyByResourceId", true);
+    CHECK(AllText(ValidateSinkParameters(d)) == "");
+  }
+  SUBCASE("MakeSink throws SinkConfigError with every problem") {
+    try {
+      MakeSink(Destination("kafka-best-effort", {}), {});
+      FAIL("expected SinkConfigError");
+    } catch (const SinkConfigError& e) {
+      CHECK(e.problems().size() == 2);
+    }
+  }
+}
