@@ -6,9 +6,12 @@ namespace {
 
 std::string_view Method(Interaction interaction) {
   switch (interaction) {
-    case Interaction::kCreate: return "POST";
-    case Interaction::kUpdate: return "PUT";
-    case Interaction::kDelete: return "DELETE";
+    case Interaction::kCreate:
+      return "POST";
+    case Interaction::kUpdate:
+      return "PUT";
+    case Interaction::kDelete:
+      return "DELETE";
   }
   return "POST";
 }

@@ -10,7 +10,8 @@ namespace {
 unsigned Bit(Interaction interaction) { return 1u << static_cast<unsigned>(interaction); }
 
 unsigned InteractionMask(const std::vector<std::string>& names) {
-  if (names.empty()) return Bit(Interaction::kCreate) | Bit(Interaction::kUpdate) | Bit(Interaction::kDelete);
+  if (names.empty())
+    return Bit(Interaction::kCreate) | Bit(Interaction::kUpdate) | Bit(Interaction::kDelete);
   unsigned mask = 0;
   for (const auto& n : names) {
     if (n == "create") mask |= Bit(Interaction::kCreate);
@@ -35,10 +36,10 @@ TopicMatcher::TopicMatcher(const std::vector<TopicConfig>& topics,
       if (!trigger.fhir_path_criteria.empty()) {
         auto result = fhirpath::Expression::Compile(trigger.fhir_path_criteria);
         if (auto* syntax = std::get_if<fhirpath::SyntaxError>(&result)) {
-          problems->push_back(
-              {trigger.path + ".fhirPathCriteria",
-               "invalid FHIRPath in topic " + topic.url + ": '" + trigger.fhir_path_criteria +
-                   "' at column " + std::to_string(syntax->column) + ": " + syntax->message});
+          problems->push_back({trigger.path + ".fhirPathCriteria",
+                               "invalid FHIRPath in topic " + topic.url + ": '" +
+                                   trigger.fhir_path_criteria + "' at column " +
+                                   std::to_string(syntax->column) + ": " + syntax->message});
           ok = false;
           continue;
         }

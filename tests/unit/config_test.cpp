@@ -1,8 +1,8 @@
+#include "topicbridge/config.h"
+
 #include <doctest/doctest.h>
 
 #include <cstdlib>
-
-#include "topicbridge/config.h"
 
 using topicbridge::LoadConfigText;
 

@@ -1,6 +1,6 @@
-#include <doctest/doctest.h>
-
 #include "topicbridge/json_writer.h"
+
+#include <doctest/doctest.h>
 
 using topicbridge::JsonWriter;
 
@@ -23,7 +23,8 @@ TEST_CASE("writer places commas and escapes control characters") {
 
 TEST_CASE("a parsed element round-trips, non-ASCII text unchanged") {
   simdjson::dom::parser parser;
-  const std::string doc = R"({"name":[{"given":["Zoë","Łukasz"]}],"n":1.50,"big":12345678901234,"t":false})";
+  const std::string doc =
+      R"({"name":[{"given":["Zoë","Łukasz"]}],"n":1.50,"big":12345678901234,"t":false})";
   auto element = parser.parse(doc).value();
   JsonWriter w;
   w.Element(element);

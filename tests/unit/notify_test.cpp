@@ -21,18 +21,19 @@ NotificationTarget Target(std::string_view content = "full-resource") {
 
 TEST_CASE("a create notification has the Aidbox shape byte for byte") {
   JsonWriter w;
-  const auto& body = BuildNotification(Patient(Interaction::kCreate), Target(), 1,
-                                       "2026-11-25T15:50:07.123Z", &w);
-  CHECK(body ==
-        R"({"topic":"foo","value":{"resourceType":"Bundle","type":"history",)"
-        R"("timestamp":"2026-11-25T15:50:07.123Z","entry":[{"resource":{)"
-        R"("resourceType":"AidboxSubscriptionStatus","status":"active","type":"event-notification",)"
-        R"("notificationEvent":[{"eventNumber":1,"focus":{"reference":"Patient/pt-1"}}],)"
-        R"("topic":"http://example.org/FHIR/R5/SubscriptionTopic/patient-topic",)"
-        R"("topic-destination":{"reference":"AidboxTopicDestination/basic"}}},)"
-        R"({"request":{"method":"POST","url":"/fhir/Patient"},)"
-        R"("fullUrl":"http://localhost:8080/fhir/Patient/pt-1",)"
-        R"("resource":{"resourceType":"Patient","id":"pt-1"}}]}})");
+  const auto& body =
+      BuildNotification(Patient(Interaction::kCreate), Target(), 1, "2026-11-25T15:50:07.123Z", &w);
+  CHECK(
+      body ==
+      R"({"topic":"foo","value":{"resourceType":"Bundle","type":"history",)"
+      R"("timestamp":"2026-11-25T15:50:07.123Z","entry":[{"resource":{)"
+      R"("resourceType":"AidboxSubscriptionStatus","status":"active","type":"event-notification",)"
+      R"("notificationEvent":[{"eventNumber":1,"focus":{"reference":"Patient/pt-1"}}],)"
+      R"("topic":"http://example.org/FHIR/R5/SubscriptionTopic/patient-topic",)"
+      R"("topic-destination":{"reference":"AidboxTopicDestination/basic"}}},)"
+      R"({"request":{"method":"POST","url":"/fhir/Patient"},)"
+      R"("fullUrl":"http://localhost:8080/fhir/Patient/pt-1",)"
+      R"("resource":{"resourceType":"Patient","id":"pt-1"}}]}})");
 }
 
 TEST_CASE("update and delete requests name the resource; delete carries no resource") {
@@ -40,7 +41,8 @@ TEST_CASE("update and delete requests name the resource; delete carries no resou
   auto body = BuildNotification(Patient(Interaction::kUpdate), Target(), 2, "t", &w);
   CHECK(body.find(R"("request":{"method":"PUT","url":"/fhir/Patient/pt-1"})") != std::string::npos);
   body = BuildNotification(Patient(Interaction::kDelete), Target(), 3, "t", &w);
-  CHECK(body.find(R"("request":{"method":"DELETE","url":"/fhir/Patient/pt-1"})") != std::string::npos);
+  CHECK(body.find(R"("request":{"method":"DELETE","url":"/fhir/Patient/pt-1"})") !=
+        std::string::npos);
   CHECK(body.find(R"("resource":{"resourceType":"Patient")") == std::string::npos);
 }
 

@@ -36,8 +36,8 @@ struct Fixture {
   std::vector<std::string> errors;
   std::string error;
   bool Fires(TopicMatcher& m, const ResourceEvent& e) {
-    REQUIRE(m.Match(e, &matched, [&](const CriteriaError& c) { errors.push_back(c.message); },
-                    &error));
+    REQUIRE(m.Match(
+        e, &matched, [&](const CriteriaError& c) { errors.push_back(c.message); }, &error));
     return !matched.empty();
   }
 };
@@ -48,7 +48,8 @@ TEST_CASE("name.exists() fires for a named Patient and not for an anonymous one"
   Fixture f;
   TopicMatcher m({Topic("patient-topic", "Patient", "name.exists()")}, &f.problems);
   REQUIRE(f.problems.empty());
-  CHECK(f.Fires(m, Event(Interaction::kCreate, R"({"resourceType":"Patient","name":[{"family":"A"}]})")));
+  CHECK(f.Fires(
+      m, Event(Interaction::kCreate, R"({"resourceType":"Patient","name":[{"family":"A"}]})")));
   CHECK_FALSE(f.Fires(m, Event(Interaction::kCreate, R"({"resourceType":"Patient"})")));
 }
 
