@@ -50,6 +50,9 @@ struct DestinationConfig {
   std::string kind;   // nats-core-best-effort | nats-jetstream-at-least-once | kafka-*
   std::string topic;  // the topic url this destination delivers
   std::string content = "full-resource";  // full-resource | id-only | empty
+  bool include_entry_action = false;      // entry.extension with the action code
+  bool include_version_id = false;        // fullUrl ends with /_history/<versionId>
+  bool include_version_id_in_focus_reference = false;  // focus Type/id/_history/<versionId>
   std::vector<Parameter> parameters;
   std::string path;
 

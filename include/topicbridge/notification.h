@@ -19,7 +19,15 @@ struct NotificationTarget {
   std::string_view subject;         // NATS subject or Kafka topic: the wrapper's "topic"
   std::string_view content;         // full-resource | id-only | empty
   std::string_view base_url;        // Aidbox base URL, for fullUrl
+  bool include_entry_action = false;
+  bool include_version_id = false;
+  bool include_version_id_in_focus_reference = false;
 };
+
+// The url of the entry extension that carries the action code
+// (create | update | delete) when includeEntryAction is set.
+inline constexpr std::string_view kEntryActionUrl =
+    "http://aidbox.app/StructureDefinition/notification-entry-action";
 
 // Writes the message body into *writer (cleared first) and returns it.
 // `timestamp` is the Bundle timestamp (ISO 8601).

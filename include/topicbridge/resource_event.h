@@ -11,7 +11,15 @@ namespace topicbridge {
 
 enum class Interaction { kCreate, kUpdate, kDelete };
 
-std::string_view InteractionName(Interaction interaction);  // "create" | "update" | "delete"
+// "create" | "update" | "delete", as supportedInteraction and entry actions spell them.
+inline std::string_view InteractionName(Interaction interaction) {
+  switch (interaction) {
+    case Interaction::kUpdate: return "update";
+    case Interaction::kDelete: return "delete";
+    case Interaction::kCreate: break;
+  }
+  return "create";
+}
 
 struct ResourceEvent {
   std::string resource_type;  // "Patient"

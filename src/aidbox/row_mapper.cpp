@@ -33,18 +33,6 @@ std::string Key(std::string_view type, std::string_view id) {
 
 }  // namespace
 
-std::string_view InteractionName(Interaction interaction) {
-  switch (interaction) {
-    case Interaction::kCreate:
-      return "create";
-    case Interaction::kUpdate:
-      return "update";
-    case Interaction::kDelete:
-      return "delete";
-  }
-  return "create";
-}
-
 std::optional<std::string> PgTimestampToIso(std::string_view t) {
   // YYYY-MM-DD HH:MM:SS[.f+](+|-)HH[:MM[:SS]]
   bool ok = true;

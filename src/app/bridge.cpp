@@ -128,8 +128,14 @@ std::vector<ConfigProblem> Bridge::Prepare() {
 }
 
 void Bridge::State::Notify(Destination& d, const MatcherTopic& topic) {
-  NotificationTarget target{topic.url, d.config->id, d.subject, d.config->content,
-                            config.aidbox_base_url};
+  NotificationTarget target{topic.url,
+                            d.config->id,
+                            d.subject,
+                            d.config->content,
+                            config.aidbox_base_url,
+                            d.config->include_entry_action,
+                            d.config->include_version_id,
+                            d.config->include_version_id_in_focus_reference};
   const std::string& body =
       BuildNotification(event, target, ++d.event_number, NowIso8601(), &writer);
   OutboundMessage message;

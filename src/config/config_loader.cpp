@@ -268,6 +268,15 @@ DestinationConfig ReadDestination(Reader& r, const YAML::Node& node, const std::
     if (auto s = r.String(value, path + "." + key)) *out = *s;
   }
   r.OptionalString(node, path, "content", &d.content);
+  const std::pair<const char*, bool*> flags[] = {
+      {"includeEntryAction", &d.include_entry_action},
+      {"includeVersionId", &d.include_version_id},
+      {"includeVersionIdInFocusReference", &d.include_version_id_in_focus_reference}};
+  for (const auto& [key, out] : flags) {
+    if (const auto flag = node[key]; flag) {
+      if (auto v = r.Boolean(flag, path + "." + key)) *out = *v;
+    }
+  }
   if (kContents.count(d.content) == 0)
     r.Problem(path + ".content",
               "unknown content '" + d.content + "': expected full-resource, id-only or empty");

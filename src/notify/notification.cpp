@@ -35,7 +35,10 @@ void WriteStatus(const ResourceEvent& event, const NotificationTarget& target,
   w.Key("focus");
   w.BeginObject();
   w.Key("reference");
-  w.String(event.resource_type + "/" + event.id);
+  std::string focus = event.resource_type + "/" + event.id;
+  if (target.include_version_id_in_focus_reference && !event.version_id.empty())
+    focus += "/_history/" + event.version_id;
+  w.String(focus);
   w.EndObject();
   w.EndObject();
   w.EndArray();
@@ -56,6 +59,17 @@ void WriteEntry(const ResourceEvent& event, const NotificationTarget& target, Js
   std::string base(target.base_url);
   while (!base.empty() && base.back() == '/') base.pop_back();
   w.BeginObject();
+  if (target.include_entry_action) {
+    w.Key("extension");
+    w.BeginArray();
+    w.BeginObject();
+    w.Key("url");
+    w.String(kEntryActionUrl);
+    w.Key("valueCode");
+    w.String(InteractionName(event.interaction));
+    w.EndObject();
+    w.EndArray();
+  }
   w.Key("request");
   w.BeginObject();
   w.Key("method");
@@ -64,7 +78,10 @@ void WriteEntry(const ResourceEvent& event, const NotificationTarget& target, Js
   w.String(url);
   w.EndObject();
   w.Key("fullUrl");
-  w.String(base + "/fhir/" + event.resource_type + "/" + event.id);
+  std::string full_url = base + "/fhir/" + event.resource_type + "/" + event.id;
+  if (target.include_version_id && !event.version_id.empty())
+    full_url += "/_history/" + event.version_id;
+  w.String(full_url);
   if (target.content == "full-resource" && event.interaction != Interaction::kDelete &&
       !event.current.empty()) {
     w.Key("resource");

@@ -121,3 +121,19 @@ TEST_CASE("environment variables are interpolated, with defaults") {
   CHECK(loaded.config.postgres.slot == "fallback");
   CHECK(HasProblem(loaded, "http.listen", "TB_TEST_UNSET is not set"));
 }
+
+TEST_CASE("destination notification options are booleans") {
+  const auto loaded = LoadConfigText(R"yaml(
+topics: [{url: t, trigger: [{resource: Patient}]}]
+destinations:
+  - {id: a, kind: nats-core-best-effort, topic: t, content: id-only, includeEntryAction: true,
+     includeVersionId: true, includeVersionIdInFocusReference: false}
+  - {id: b, kind: nats-core-best-effort, topic: t, includeVersionId: maybe}
+)yaml");
+  const auto& a = loaded.config.destinations[0];
+  CHECK(a.content == "id-only");
+  CHECK(a.include_entry_action);
+  CHECK(a.include_version_id);
+  CHECK_FALSE(a.include_version_id_in_focus_reference);
+  CHECK(HasProblem(loaded, "destinations[1].includeVersionId", "expected true or false"));
+}

@@ -55,3 +55,19 @@ TEST_CASE("content modes: id-only drops the resource, empty drops the entry") {
   CHECK(body.find(R"("fullUrl")") == std::string::npos);
   CHECK(body.find(R"("focus":{"reference":"Patient/pt-1"})") != std::string::npos);
 }
+
+TEST_CASE("entry action and version ids on request") {
+  JsonWriter w;
+  auto event = Patient(Interaction::kUpdate);
+  event.version_id = "42";
+  auto target = Target();
+  target.include_entry_action = true;
+  target.include_version_id = true;
+  target.include_version_id_in_focus_reference = true;
+  const auto& body = BuildNotification(event, target, 7, "t", &w);
+  CHECK(body.find(R"("focus":{"reference":"Patient/pt-1/_history/42"})") != std::string::npos);
+  CHECK(body.find(R"("fullUrl":"http://localhost:8080/fhir/Patient/pt-1/_history/42")") !=
+        std::string::npos);
+  CHECK(body.find(R"({"extension":[{"url":")" + std::string(kEntryActionUrl) +
+                  R"(","valueCode":"update"}],"request")") != std::string::npos);
+}
