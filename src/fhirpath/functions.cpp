@@ -32,6 +32,9 @@ namespace {
 
 using Temp = EvaluatorState::Temp;
 
+constexpr std::size_t kMaxRegexInput = 4096;
+constexpr std::size_t kMaxRepeatItems = 10000;
+
 // FHIRPath regexes run in single-line mode: '.' also matches line breaks.
 std::string DotMatchesAll(std::string_view p) {
   std::string out;
@@ -244,6 +247,7 @@ void EvaluatorState::Call(const AstNode* n, const Scope& scope, Collection& out)
               next->push_back(v);
             }
           }
+          if (seen->size() > kMaxRepeatItems) Fail("repeat() produced more than " + std::to_string(kMaxRepeatItems) + " items");
         }
         std::swap(*queue, *next);
       }
@@ -430,6 +434,9 @@ void EvaluatorState::Call(const AstNode* n, const Scope& scope, Collection& out)
         else if (f == 'm') options |= std::regex::multiline;
         else Fail(std::string("unsupported regular expression flag '") + f + "'");
       }
+      // libstdc++'s regex matcher recurses per character: bound the input so it cannot exhaust
+      // the stack of the thread evaluating.
+      if (s->size() > kMaxRegexInput) Fail(std::string(n->name) + "() input longer than " + std::to_string(kMaxRegexInput) + " bytes");
       try {
         std::string p = DotMatchesAll(*pattern);
         if (n->function == Function::kMatchesFull) p = "^(?:" + p + ")$";

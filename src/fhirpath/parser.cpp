@@ -226,6 +226,7 @@ class Parser {
   const AstNode* ParseAll() {
     const AstNode* root = ParseExpression(1);
     if (tok_.kind != Tok::kEnd) Fail("unexpected '" + std::string(TokenText()) + "'");
+    CheckDepth(root);
     return root;
   }
 
@@ -292,6 +293,13 @@ class Parser {
   }
 
   const AstNode* ParseUnary() {
+    // Evaluation recurses along the tree: bound its depth so no expression can exhaust the stack.
+    struct DepthGuard {
+      int& depth;
+      explicit DepthGuard(int& d) : depth(d) { ++depth; }
+      ~DepthGuard() { --depth; }
+    } guard(depth_);
+    if (depth_ > kMaxDepth) Fail("expression nested too deeply");
     if (IsSymbol("-") || IsSymbol("+")) {
       AstNode* n = NewNode(NodeKind::kUnary, tok_.position);
       n->op = tok_.text == "-" ? BinaryOp::kMinus : BinaryOp::kPlus;
@@ -472,9 +480,24 @@ class Parser {
     return n;
   }
 
+  // Evaluation recurses along the tree (long chains like a.b.c... too): bound the tree's depth.
+  static void CheckDepth(const AstNode* root) {
+    std::vector<std::pair<const AstNode*, int>> stack{{root, 1}};
+    while (!stack.empty()) {
+      auto [n, depth] = stack.back();
+      stack.pop_back();
+      if (depth > kMaxTreeDepth) throw ParseFailure{n->position, "expression too long or nested too deeply"};
+      if (n->receiver) stack.emplace_back(n->receiver, depth + 1);
+      for (const AstNode* a : n->args) stack.emplace_back(a, depth + 1);
+    }
+  }
+
+  static constexpr int kMaxDepth = 200;
+  static constexpr int kMaxTreeDepth = 1000;
   Lexer lexer_;
   Ast& ast_;
   Token tok_;
+  int depth_ = 0;
 };
 
 }  // namespace
