@@ -25,8 +25,9 @@ std::string StatusText(natsStatus status) {
 
 NatsConnection::NatsConnection(const NatsOptions& options, SinkEvents events)
     : events_(std::move(events)),
-      secrets_{options.password},
+      secrets_(UrlSecrets(options.url)),
       redacted_url_(RedactUrl(options.url)) {
+  secrets_.push_back(options.password);
   OptionsHandle handle;
   auto check = [this](natsStatus s, const char* what) {
     if (s != NATS_OK) {

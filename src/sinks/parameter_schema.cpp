@@ -158,6 +158,27 @@ std::string Scrub(std::string text, const std::vector<std::string>& secrets) {
   return text;
 }
 
+std::vector<std::string> UrlSecrets(const std::string& url) {
+  std::vector<std::string> secrets;
+  std::size_t start = 0;
+  while (start <= url.size()) {
+    std::size_t end = url.find(',', start);
+    if (end == std::string::npos) end = url.size();
+    const std::string one = url.substr(start, end - start);
+    const std::size_t scheme = one.find("://");
+    const std::size_t host_from = scheme == std::string::npos ? 0 : scheme + 3;
+    const std::size_t at = one.rfind('@');
+    if (at != std::string::npos && at > host_from) {
+      const std::string user_info = one.substr(host_from, at - host_from);
+      const std::size_t colon = user_info.find(':');
+      // user:password → the password; a lone token is the secret itself.
+      secrets.push_back(colon == std::string::npos ? user_info : user_info.substr(colon + 1));
+    }
+    start = end + 1;
+  }
+  return secrets;
+}
+
 std::string RedactUrl(const std::string& url) {
   std::string out;
   std::size_t start = 0;

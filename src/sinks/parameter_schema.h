@@ -42,6 +42,9 @@ std::string ParameterPath(const DestinationConfig& destination, const char* name
 // Replaces every occurrence of each non-empty secret in `text` with "***".
 std::string Scrub(std::string text, const std::vector<std::string>& secrets);
 
+// Passwords or tokens embedded in URLs ("nats://user:pass@host" → "pass").
+std::vector<std::string> UrlSecrets(const std::string& url);
+
 // "nats://user:pass@host:4222" → "nats://host:4222" (each comma-separated URL).
 std::string RedactUrl(const std::string& url);
 

@@ -12,6 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -63,17 +64,25 @@ class NatsServer {
     dir_ = std::filesystem::temp_directory_path() /
            ("tb-sinks-test-" + std::to_string(getpid()) + "-" + std::to_string(port_));
     std::filesystem::create_directories(dir_);
-    std::vector<std::string> args = {"nats-server",         "-js", "-a",         "127.0.0.1", "-p",
-                                     std::to_string(port_), "-sd", dir_.string()};
+    args_ = {"nats-server",         "-js", "-a",         "127.0.0.1", "-p",
+             std::to_string(port_), "-sd", dir_.string()};
     if (!config_text.empty()) {
       std::ofstream(dir_ / "server.conf") << config_text;
-      args.push_back("-c");
-      args.push_back((dir_ / "server.conf").string());
+      args_.push_back("-c");
+      args_.push_back((dir_ / "server.conf").string());
     }
+    Start();
+  }
+  ~NatsServer() {
+    Stop();
+    std::filesystem::remove_all(dir_);
+  }
+  // Same port, same store directory: JetStream streams survive a restart.
+  void Start() {
     pid_ = fork();
     if (pid_ == 0) {
       std::vector<char*> argv;
-      for (auto& a : args) argv.push_back(a.data());
+      for (auto& a : args_) argv.push_back(a.data());
       argv.push_back(nullptr);
       // Keep the test runner's pipes free: a leftover server must not hold them open.
       // (dup2, not freopen: freopen would flush the parent's buffered output twice.)
@@ -88,13 +97,11 @@ class NatsServer {
       FAIL("nats-server did not start on port " << port_);
     }
   }
-  ~NatsServer() { Stop(); }
   void Stop() {
     if (pid_ <= 0) return;
     kill(pid_, SIGTERM);
     waitpid(pid_, nullptr, 0);
     pid_ = -1;
-    std::filesystem::remove_all(dir_);
   }
   std::string url() const { return "nats://127.0.0.1:" + std::to_string(port_); }
   // TCP only: a server with authorization refuses anonymous NATS connections.
@@ -113,6 +120,7 @@ class NatsServer {
   int port_ = 0;
   pid_t pid_ = -1;
   std::filesystem::path dir_;
+  std::vector<std::string> args_;
 };
 
 DestinationConfig Destination(const std::string& kind,
@@ -294,6 +302,53 @@ TEST_CASE("jetstream: acked into a stream; the same Nats-Msg-Id is stored once")
   natsConnection_Destroy(nc);
 }
 
+namespace {
+
+void AddStream(const std::string& url, const char* name, const char* subject) {
+  natsConnection* nc = nullptr;
+  jsCtx* js = nullptr;
+  REQUIRE(natsConnection_ConnectTo(&nc, url.c_str()) == NATS_OK);
+  REQUIRE(natsConnection_JetStream(&js, nc, nullptr) == NATS_OK);
+  jsStreamConfig config;
+  jsStreamConfig_Init(&config);
+  config.Name = name;
+  const char* subjects[] = {subject};
+  config.Subjects = subjects;
+  config.SubjectsLen = 1;
+  jsStreamInfo* info = nullptr;
+  REQUIRE(js_AddStream(&info, js, &config, nullptr, nullptr) == NATS_OK);
+  jsStreamInfo_Destroy(info);
+  jsCtx_Destroy(js);
+  natsConnection_Destroy(nc);
+}
+
+}  // namespace
+
+TEST_CASE("jetstream: fails fast while the server is down, then reconnects by itself") {
+  NatsServer server;
+  AddStream(server.url(), "TBR", "tb.restart");
+  std::atomic<int> downs{0}, ups{0};
+  SinkEvents events;
+  events.on_connection = [&](bool up) { (up ? ups : downs)++; };
+  auto sink = MakeSink(Destination("nats-jetstream-at-least-once",
+                                   {{"url", server.url()}, {"subject", "tb.restart"}}),
+                       events);
+  REQUIRE(WaitFor([&] { return sink->Connected(); }));
+  CHECK(PublishAndWait(*sink, Message("{}", "r-1")).ok);
+
+  server.Stop();
+  REQUIRE(WaitFor([&] { return !sink->Connected(); }));
+  const PublishResult down = PublishAndWait(*sink, Message("{}", "r-2"));
+  CHECK_FALSE(down.ok);
+  CHECK(down.retriable);
+
+  server.Start();
+  REQUIRE(WaitFor([&] { return sink->Connected(); }, 15s));
+  CHECK(PublishAndWait(*sink, Message("{}", "r-2")).ok);
+  CHECK(downs.load() >= 1);
+  CHECK(ups.load() >= 2);
+}
+
 TEST_CASE("jetstream: a subject no stream captures fails with how to create one") {
   NatsServer server;
   auto sink = MakeSink(Destination("nats-jetstream-at-least-once",
@@ -386,6 +441,22 @@ TEST_CASE("kafka at-least-once: delivery report ok, read back with key and heade
   CHECK(m.value == R"({"topic":"tb-topic"})");
   CHECK(m.key == "pt-1");
   CHECK(m.content_type == "application/json");
+}
+
+TEST_CASE("kafka at-least-once: a broker outage delays the delivery report, never fakes it") {
+  MockKafka mock;
+  auto d = Destination("kafka-at-least-once",
+                       {{"kafkaTopic", "tb-topic"}, {"bootstrapServers", mock.bootstraps()}});
+  auto sink = MakeSink(d, {});
+  REQUIRE(PublishAndWait(*sink, Message("{\"n\":1}")).ok);
+  rd_kafka_mock_broker_set_down(mock.cluster, 1);
+  auto promise = std::make_shared<std::promise<PublishResult>>();
+  auto future = promise->get_future();
+  sink->Publish(Message("{\"n\":2}"), [promise](const PublishResult& r) { promise->set_value(r); });
+  CHECK(future.wait_for(1500ms) == std::future_status::timeout);
+  rd_kafka_mock_broker_set_up(mock.cluster, 1);
+  REQUIRE(future.wait_for(20s) == std::future_status::ready);
+  CHECK(future.get().ok);
 }
 
 TEST_CASE("kafka best-effort: no key unless keyByResourceId") {
