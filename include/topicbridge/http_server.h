@@ -35,6 +35,7 @@ struct HttpServerOptions {
 //   GET /readyz                                   200 "ready" | 503 <reason>
 //   GET /metrics                                  text/plain; version=0.0.4
 //   GET /fhir/AidboxTopicDestination              Bundle (searchset) of loaded destinations
+//   (both AidboxTopicDestination routes also answer without the /fhir prefix)
 //   GET /fhir/AidboxTopicDestination/<id>/$status Parameters | 404 OperationOutcome
 class HttpServer {
  public:

@@ -129,11 +129,11 @@ void HttpServer::InstallRoutes() {
   server_->Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
     res.set_content(RenderPrometheus(registry_), kPrometheusText);
   });
-  server_->Get("/fhir/AidboxTopicDestination",
+  server_->Get(R"((?:/fhir)?/AidboxTopicDestination)",
                [this](const httplib::Request&, httplib::Response& res) {
                  res.set_content(DestinationBundle(registry_), kFhirJson);
                });
-  server_->Get(R"(/fhir/AidboxTopicDestination/([^/]+)/\$status)",
+  server_->Get(R"((?:/fhir)?/AidboxTopicDestination/([^/]+)/\$status)",
                [this](const httplib::Request& req, httplib::Response& res) {
                  const std::string id = req.matches[1];
                  const DestinationStatus* status = registry_.FindDestination(id);

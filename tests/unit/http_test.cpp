@@ -69,6 +69,14 @@ TEST_CASE("$status returns the destination's Parameters as FHIR JSON") {
   CHECK(doc["parameter"][0]["valueDecimal"].GetUint64() == 1);
 }
 
+TEST_CASE("$status also answers percent-encoded and without the /fhir prefix, as Aidbox does") {
+  Fixture f;
+  auto client = f.Client();
+  CHECK(client.Get("/fhir/AidboxTopicDestination/basic/%24status")->status == 200);
+  CHECK(client.Get("/AidboxTopicDestination/basic/$status")->status == 200);
+  CHECK(client.Get("/AidboxTopicDestination")->status == 200);
+}
+
 TEST_CASE("$status of an unknown destination is a 404 OperationOutcome") {
   Fixture f;
   auto res = f.Client().Get("/fhir/AidboxTopicDestination/nope/$status");
