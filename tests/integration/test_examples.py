@@ -18,6 +18,7 @@ EXAMPLES = sorted(glob.glob(os.path.join(SOURCE_ROOT, "examples", "*.yaml")))
 DEPLOY_CONFIGS = [
     os.path.join(SOURCE_ROOT, "deploy", "docker", "topicbridge.yaml"),
 ]
+CONFIG_MAP = os.path.join(SOURCE_ROOT, "deploy", "kubernetes", "configmap.yaml")
 
 # What `nsc generate creds` writes; cnats reads it only when it connects, and `check` only
 # needs a readable file.
@@ -34,7 +35,21 @@ SUAEXAMPLEEXAMPLEEXAMPLEEXAMPLEEXAMPLEEXAMPLEEXAMPLEEXAMPLE
 REQUIRED_ENV = {
     "NATS_PASSWORD": "secret1",
     "MSK_PASSWORD": "example-password",
+    "TB_PG_PASSWORD": "example-password",
 }
+
+
+def config_map_file(path, key="topicbridge.yaml"):
+    """The `key: |` block of a ConfigMap, dedented (enough YAML for our own manifest)."""
+    lines = open(path).read().splitlines()
+    start = next(i for i, line in enumerate(lines) if line.strip() == key + ": |")
+    indent = len(lines[start]) - len(lines[start].lstrip()) + 2
+    body = []
+    for line in lines[start + 1:]:
+        if line.strip() and len(line) - len(line.lstrip()) < indent:
+            break
+        body.append(line[indent:])
+    return "\n".join(body) + "\n"
 
 
 def topicbridge_bin():
@@ -50,13 +65,18 @@ class ExamplesPassCheck(unittest.TestCase):
         cls.bin = topicbridge_bin()
         cls.tmp = tempfile.TemporaryDirectory(prefix="tb-examples-")
         cls.addClassCleanup(cls.tmp.cleanup)
-        with open(os.path.join(cls.tmp.name, "joe.creds"), "w") as f:
-            f.write(DUMMY_CREDS)
+        for name in ("joe.creds", "nats.creds"):
+            with open(os.path.join(cls.tmp.name, name), "w") as f:
+                f.write(DUMMY_CREDS)
+        cls.config_map_config = os.path.join(cls.tmp.name, "kubernetes-topicbridge.yaml")
+        with open(cls.config_map_config, "w") as f:
+            f.write(config_map_file(CONFIG_MAP))
 
     def environment(self, **extra):
         env = {k: v for k, v in os.environ.items() if not k.startswith(("TB_", "NATS_", "MSK_"))}
         env.update(REQUIRED_ENV)
         env["NATS_CREDS_DIR"] = self.tmp.name
+        env["TB_NATS_CREDS"] = os.path.join(self.tmp.name, "nats.creds")
         env.update(extra)
         return env
 
@@ -73,6 +93,10 @@ class ExamplesPassCheck(unittest.TestCase):
                 result = self.check(path, self.environment())
                 self.assertEqual(result.returncode, 0, result.stderr + result.stdout)
                 self.assertIn(": ok (", result.stdout)
+
+    def test_kubernetes_config_map_passes_check(self):
+        result = self.check(self.config_map_config, self.environment())
+        self.assertEqual(result.returncode, 0, result.stderr + result.stdout)
 
     def test_required_secrets_are_named_when_missing(self):
         # The password-taking examples refuse to load without their secret, naming it.
