@@ -25,6 +25,7 @@ class LsnTracker {
   // At a B record. REQUIRES: no transaction open.
   Ticket BeginTransaction();
   // One more at-least-once message of `ticket` awaits its acknowledgement.
+  // REQUIRES: `ticket` is the open transaction.
   void AddPending(Ticket ticket);
   // The broker acknowledged one message of `ticket`. Unknown tickets (of a
   // transaction dropped by AbortOpenTransaction) are ignored.
@@ -42,6 +43,9 @@ class LsnTracker {
   bool Idle();
   // Messages awaiting acknowledgement, over all transactions.
   std::uint64_t Pending();
+  // Transactions held back (open, or committed and not yet confirmable).
+  // Finished ones directly behind each other count once.
+  std::size_t Held();
 
  private:
   struct Transaction {

@@ -4,6 +4,10 @@
 
 namespace topicbridge {
 
+namespace {
+using Clock = std::chrono::steady_clock;
+}  // namespace
+
 DestinationQueue::DestinationQueue(Sink* sink, DestinationStatus* status, LsnTracker* tracker,
                                    DeliveryLimits limits)
     : sink_(sink),
@@ -14,10 +18,7 @@ DestinationQueue::DestinationQueue(Sink* sink, DestinationStatus* status, LsnTra
   if (tracker_ != nullptr) retry_thread_ = std::thread([this] { RetryLoop(); });
 }
 
-DestinationQueue::~DestinationQueue() {
-  Stop();
-  if (retry_thread_.joinable()) retry_thread_.join();
-}
+DestinationQueue::~DestinationQueue() { Close(); }
 
 void DestinationQueue::Stop() {
   {
@@ -25,6 +26,11 @@ void DestinationQueue::Stop() {
     stopping_ = true;
   }
   changed_.notify_all();
+}
+
+void DestinationQueue::Close() {
+  Stop();
+  if (retry_thread_.joinable()) retry_thread_.join();
 }
 
 void DestinationQueue::Finish(std::size_t bytes) {
@@ -59,54 +65,90 @@ void DestinationQueue::Offer(OutboundMessage message) {
   });
 }
 
-bool DestinationQueue::Submit(OutboundMessage message, LsnTracker::Ticket ticket) {
+bool DestinationQueue::HasRoom(std::size_t bytes) const {
+  return in_flight_ < limits_.max_in_flight &&
+         (in_flight_ == 0 || in_flight_bytes_ + bytes <= limits_.max_in_flight_bytes);
+}
+
+bool DestinationQueue::Submit(OutboundMessage message, LsnTracker::Ticket ticket,
+                              const WaitHook& while_waiting) {
   const std::size_t bytes = message.body.size();
+  // Before the message can be acknowledged; if it is not taken below, this
+  // pending message is never acknowledged and holds its transaction back.
+  tracker_->AddPending(ticket);
+  status_->OnQueued();
+  auto pending = std::make_shared<Pending>(Pending{std::move(message), ticket, 0});
+  bool publish_now = false;
   {
     std::unique_lock lock(mutex_);
-    status_->OnQueued();
-    changed_.wait(lock, [&] {
-      return stopping_ ||
-             (in_flight_ < limits_.max_in_flight &&
-              (in_flight_ == 0 || in_flight_bytes_ + bytes <= limits_.max_in_flight_bytes));
-    });
-    if (stopping_) {
-      status_->OnLost("stopped before publishing; the transaction will be replayed",
+    bool given_up = false;
+    while (!stopping_ && !HasRoom(bytes) && !given_up) {
+      if (changed_.wait_for(lock, limits_.wait_tick, [&] { return stopping_ || HasRoom(bytes); }))
+        break;
+      if (while_waiting) {
+        lock.unlock();
+        given_up = !while_waiting();
+        lock.lock();
+      }
+    }
+    if (stopping_ || given_up) {
+      lock.unlock();
+      status_->OnLost("not published: stopping or reconnecting; the transaction will be replayed",
                       LostFrom::kQueued);
       return false;
     }
     ++in_flight_;
+    in_flight_bytes_ += bytes;
+    pending->sequence = next_sequence_++;
+    // While earlier messages wait for a retry, this one waits behind them.
+    publish_now = retries_.empty() && !probing_ && !resending_;
+    if (!publish_now) retries_.emplace(pending->sequence, pending);
   }
-  in_flight_bytes_ += bytes;
-  tracker_->AddPending(ticket);
   status_->OnInFlight();
-  Publish(std::make_shared<Pending>(Pending{std::move(message), ticket, {}}));
+  if (publish_now)
+    Publish(std::move(pending));
+  else
+    changed_.notify_all();
   return true;
 }
 
 void DestinationQueue::Publish(std::shared_ptr<Pending> pending) {
   OutboundMessage copy = pending->message;  // the original stays for a retry
   sink_->Publish(std::move(copy), [this, pending](const PublishResult& result) {
-    if (!result.ok) {
+    if (result.ok)
+      OnSuccess(*pending);
+    else
       OnFailure(pending, result);
-      return;
-    }
-    status_->OnDelivered();
-    tracker_->Acknowledge(pending->ticket);
-    {
-      std::lock_guard lock(mutex_);
-      backoff_ = limits_.initial_backoff;
-    }
-    Finish(pending->message.body.size());
   });
+}
+
+void DestinationQueue::OnSuccess(const Pending& pending) {
+  status_->OnDelivered();
+  tracker_->Acknowledge(pending.ticket);
+  {
+    std::lock_guard lock(mutex_);
+    if (pending.probe) probing_ = false;
+    healthy_ = true;
+    backoff_ = limits_.initial_backoff;
+    next_retry_ = Clock::now();  // the broker is back: resend what waits, in order
+  }
+  Finish(pending.message.body.size());
 }
 
 void DestinationQueue::OnFailure(std::shared_ptr<Pending> pending, const PublishResult& result) {
   status_->OnAttemptFailed(result.error);
   {
     std::lock_guard lock(mutex_);
-    pending->due = std::chrono::steady_clock::now() + backoff_;
-    backoff_ = std::min(backoff_ * 2, limits_.max_backoff);
-    retries_.push_back(std::move(pending));
+    if (pending->probe) {
+      probing_ = false;
+      backoff_ = std::min(backoff_ * 2, limits_.max_backoff);
+      next_retry_ = Clock::now() + backoff_;
+    } else if (healthy_) {
+      next_retry_ = Clock::now() + backoff_;
+    }
+    healthy_ = false;
+    pending->probe = false;
+    retries_.emplace(pending->sequence, std::move(pending));
   }
   changed_.notify_all();
 }
@@ -114,20 +156,24 @@ void DestinationQueue::OnFailure(std::shared_ptr<Pending> pending, const Publish
 void DestinationQueue::RetryLoop() {
   std::unique_lock lock(mutex_);
   while (!stopping_) {
-    if (retries_.empty()) {
+    if (retries_.empty() || probing_) {
       changed_.wait(lock);
       continue;
     }
-    auto due = retries_.front()->due;
-    if (std::chrono::steady_clock::now() < due) {
-      changed_.wait_until(lock, due);
+    if (Clock::now() < next_retry_) {
+      changed_.wait_until(lock, next_retry_);
       continue;
     }
-    auto pending = std::move(retries_.front());
-    retries_.pop_front();
+    auto pending = std::move(retries_.begin()->second);
+    retries_.erase(retries_.begin());
+    // Unhealthy: one message at a time tests the broker until one succeeds.
+    pending->probe = !healthy_;
+    probing_ = pending->probe;
+    resending_ = true;
     lock.unlock();
     Publish(std::move(pending));
     lock.lock();
+    resending_ = false;
   }
 }
 

@@ -1,5 +1,7 @@
 #include "topicbridge/lsn_tracker.h"
 
+#include <iterator>
+
 namespace topicbridge {
 
 LsnTracker::Ticket LsnTracker::BeginTransaction() {
@@ -28,7 +30,16 @@ void LsnTracker::Acknowledge(Ticket ticket) {
 
 void LsnTracker::CommitTransaction(Ticket ticket, Lsn end_lsn) {
   std::lock_guard lock(mutex_);
-  if (auto it = transactions_.find(ticket); it != transactions_.end()) it->second.end_lsn = end_lsn;
+  if (auto it = transactions_.find(ticket); it != transactions_.end()) {
+    it->second.end_lsn = end_lsn;
+    // A finished transaction right before a finished one can only ever be
+    // confirmed together with it: forget it, so that transactions without
+    // at-least-once work behind a stuck one cost no memory.
+    if (it->second.pending == 0 && it != transactions_.begin()) {
+      if (auto before = std::prev(it); before->second.end_lsn != 0 && before->second.pending == 0)
+        transactions_.erase(before);
+    }
+  }
   if (open_ == ticket) open_ = 0;
   Advance();
 }
@@ -66,6 +77,11 @@ bool LsnTracker::Idle() {
 std::uint64_t LsnTracker::Pending() {
   std::lock_guard lock(mutex_);
   return pending_;
+}
+
+std::size_t LsnTracker::Held() {
+  std::lock_guard lock(mutex_);
+  return transactions_.size();
 }
 
 }  // namespace topicbridge

@@ -159,3 +159,97 @@ TEST_CASE("Stop wakes a blocked submitter without taking its message") {
   CHECK_FALSE(taken);
   sink.Complete(true);
 }
+
+namespace {
+// Polls `ready` for up to two seconds (completions and retries run on other threads).
+bool Eventually(const std::function<bool()>& ready) {
+  for (int i = 0; i < 400; ++i) {
+    if (ready()) return true;
+    std::this_thread::sleep_for(5ms);
+  }
+  return ready();
+}
+}  // namespace
+
+TEST_CASE("an unhealthy destination probes with the oldest message, then resends in order") {
+  ManualSink sink;
+  DestinationStatus status("js", "nats-jetstream-at-least-once", "t");
+  LsnTracker tracker;
+  DeliveryLimits limits;
+  limits.initial_backoff = 1ms;
+  DestinationQueue queue(&sink, &status, &tracker, limits);
+  const auto tx = tracker.BeginTransaction();
+  REQUIRE(queue.Submit(Message("a"), tx));
+  REQUIRE(queue.Submit(Message("b"), tx));
+  sink.Complete(false);  // a fails: the destination is unhealthy
+  REQUIRE(queue.Submit(Message("c"), tx));
+  sink.Complete(false);  // b fails too
+  // c waits behind a and b; a alone probes the broker.
+  REQUIRE(Eventually([&] { return sink.Outstanding() == 1; }));
+  CHECK(sink.published == std::vector<std::string>{"a", "b", "a"});
+  sink.Complete(false);  // the probe fails: a probes again after a longer backoff
+  REQUIRE(Eventually([&] { return sink.Outstanding() == 1; }));
+  CHECK(sink.published.size() == 4);
+  CHECK(sink.published.back() == "a");
+  sink.Complete(true);  // the broker is back: the rest follows in submission order
+  REQUIRE(Eventually([&] { return sink.Outstanding() == 2; }));
+  CHECK(sink.published == std::vector<std::string>{"a", "b", "a", "a", "b", "c"});
+  sink.Complete(true);
+  sink.Complete(true);
+  tracker.CommitTransaction(tx, 700);
+  CHECK(tracker.Confirmable() == 700);
+  const auto c = status.Counters();
+  CHECK(c.delivered == 3);
+  CHECK(c.delivery_attempts == 3);  // failed attempts only
+  CHECK(queue.Drain(10ms));
+}
+
+TEST_CASE("a blocked Submit calls its wait hook and gives up when the hook says so") {
+  ManualSink sink;
+  DestinationStatus status("kafka", "kafka-at-least-once", "t");
+  LsnTracker tracker;
+  DeliveryLimits limits;
+  limits.max_in_flight = 1;
+  limits.wait_tick = 2ms;
+  DestinationQueue queue(&sink, &status, &tracker, limits);
+  const auto tx = tracker.BeginTransaction();
+  REQUIRE(queue.Submit(Message("1"), tx));
+  int calls = 0;
+  CHECK_FALSE(queue.Submit(Message("2"), tx, [&] { return ++calls < 3; }));
+  CHECK(calls == 3);
+  CHECK(sink.published.size() == 1);
+  // The message not taken holds its transaction back even when everything else is acked.
+  sink.Complete(true);
+  tracker.CommitTransaction(tx, 900);
+  CHECK(tracker.Confirmable() == 0);
+  tracker.AbortOpenTransaction();  // no-op: the transaction is committed, not open
+  CHECK(tracker.Confirmable() == 0);
+}
+
+TEST_CASE("transactions without at-least-once work behind a stuck one cost no memory") {
+  LsnTracker t;
+  const auto stuck = t.BeginTransaction();
+  t.AddPending(stuck);
+  t.CommitTransaction(stuck, 10);
+  for (Lsn lsn = 20; lsn < 20000; lsn += 10) t.CommitTransaction(t.BeginTransaction(), lsn);
+  CHECK(t.Held() == 2);
+  CHECK(t.Confirmable() == 0);
+  t.Acknowledge(stuck);
+  CHECK(t.Confirmable() == 19990);
+  CHECK(t.Held() == 0);
+}
+
+TEST_CASE("a finished transaction is not merged into a later one that still waits") {
+  LsnTracker t;
+  const auto a = t.BeginTransaction();
+  t.AddPending(a);
+  t.CommitTransaction(a, 10);
+  t.CommitTransaction(t.BeginTransaction(), 20);  // done, behind a
+  const auto c = t.BeginTransaction();
+  t.AddPending(c);
+  t.CommitTransaction(c, 30);
+  t.Acknowledge(a);
+  CHECK(t.Confirmable() == 20);  // c does not hold back the one before it
+  t.Acknowledge(c);
+  CHECK(t.Confirmable() == 30);
+}
