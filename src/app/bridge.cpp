@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 #include <thread>
 #include <unordered_map>
@@ -37,6 +38,13 @@ struct Destination {
   std::string subject;
   bool key_by_resource_id = false;
   std::uint64_t event_number = 0;
+
+  // The sink completes what is still in flight when it goes, into the queue:
+  // stop the queue's retries, then the sink, then the queue.
+  ~Destination() {
+    if (queue) queue->Close();
+    sink.reset();
+  }
 };
 
 struct Bridge::State {
@@ -64,6 +72,14 @@ struct Bridge::State {
   std::uint64_t position = 0;  // index of the change within its transaction
   std::unordered_map<std::string, TableCounters*> tables;
   std::uint64_t decode_errors = 0;
+  const std::atomic<bool>* stop = nullptr;  // set by Run
+  // While a full at-least-once window blocks the reader: report what is
+  // acknowledged meanwhile and keep the walsender from timing the connection
+  // out (wal_sender_timeout); give up on stop or a lost connection.
+  DestinationQueue::WaitHook keep_alive = [this] {
+    stream->Confirm(tracker.Confirmable());
+    return stream->SendStatus().ok() && !stop->load();
+  };
 
   void HandleChange();
   void Notify(Destination& d, const MatcherTopic& topic);
@@ -146,7 +162,7 @@ void Bridge::State::Notify(Destination& d, const MatcherTopic& topic) {
     // Stable across replays: the same change of the same transaction gets the
     // same id, so JetStream's duplicate window drops a resend.
     message.msg_id = d.config->id + ":" + FormatLsn(commit_lsn) + ":" + std::to_string(position);
-    d.queue->Submit(std::move(message), ticket);
+    d.queue->Submit(std::move(message), ticket, keep_alive);
   } else {
     d.queue->Offer(std::move(message));
   }
@@ -201,6 +217,7 @@ void Bridge::Interrupt() {
 
 int Bridge::Run(const std::atomic<bool>& stop) {
   State& s = *state_;
+  s.stop = &stop;
   HttpServerOptions http_options;
   http_options.listen = s.config.http.listen;
   s.http = std::make_unique<HttpServer>(s.registry, http_options);
@@ -265,16 +282,24 @@ int Bridge::Run(const std::atomic<bool>& stop) {
   // Drain: what is in flight may still be acknowledged and confirmed.
   const auto deadline = std::chrono::steady_clock::now() +
                         std::chrono::milliseconds(s.config.delivery.drain_timeout_ms);
-  for (auto& d : s.destinations) {
+  for (bool drained = false; !drained;) {
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
         deadline - std::chrono::steady_clock::now());
-    if (!d->queue->Drain(std::max(left, 0ms)))
+    drained = true;
+    for (auto& d : s.destinations)
+      drained = d->queue->Drain(std::clamp(left, 0ms, 200ms)) && drained;
+    // Confirm as acknowledgements come, and keep the connection alive meanwhile.
+    s.stream->Confirm(s.tracker.Confirmable());
+    if (s.stream->connected()) s.stream->SendStatus();
+    if (left <= 0ms) break;
+  }
+  for (auto& d : s.destinations) {
+    if (d->queue->in_flight() > 0)
       spdlog::warn(
           "destination {}: {} messages still in flight at shutdown; they will be sent "
           "again on restart",
           d->config->id, d->queue->in_flight());
   }
-  s.stream->Confirm(s.tracker.Confirmable());
   s.stream->Close();
   for (auto& d : s.destinations) {
     d->queue->Stop();
