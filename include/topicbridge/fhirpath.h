@@ -45,6 +45,7 @@ class Expression {
   const Ast& ast() const { return *ast_; }
 
  private:
+  friend class Evaluator;  // keeps the tree alive while results point into its literals
   explicit Expression(std::shared_ptr<const Ast> ast) : ast_(std::move(ast)) {}
   std::shared_ptr<const Ast> ast_;
 };
@@ -93,7 +94,8 @@ class Context {
 };
 
 // Either a result collection or an error. The values borrow from the Evaluator that produced
-// them and from the context's documents: valid until the next Evaluate on that Evaluator.
+// them (which also keeps the Expression's literals alive) and from the context's documents:
+// valid until the next Evaluate on that Evaluator, as long as those documents live.
 class EvalResult {
  public:
   bool ok() const { return !error_.has_value(); }
@@ -125,6 +127,7 @@ class Evaluator {
 
  private:
   std::unique_ptr<EvaluatorState> state_;
+  std::shared_ptr<const Ast> last_expression_;  // the tree the current results may point into
 };
 
 // Convenience forms using a thread-local Evaluator (results valid until the next call on the

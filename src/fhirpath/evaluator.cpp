@@ -558,6 +558,7 @@ Evaluator::~Evaluator() = default;
 
 EvalResult Evaluator::Evaluate(const Expression& expression, const Context& context) {
   EvalResult r;
+  if (last_expression_ != expression.ast_) last_expression_ = expression.ast_;
   try {
     state_->Run(expression.ast(), context);
     r.values_ = state_->result();
