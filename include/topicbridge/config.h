@@ -90,6 +90,9 @@ struct Config {
   LogConfig log;
   DeliveryConfig delivery;
   std::string aidbox_base_url = "http://localhost:8080";
+  // Also load AidboxSubscriptionTopic / AidboxTopicDestination rows from
+  // Aidbox's tables and follow their changes live.
+  bool topics_from_database = false;
   std::vector<TopicConfig> topics;
   std::vector<DestinationConfig> destinations;
 };
@@ -104,5 +107,12 @@ struct LoadedConfig {
 // need other modules (FHIRPath, sink parameters) are done by the caller.
 LoadedConfig LoadConfigFile(const std::string& file_path);
 LoadedConfig LoadConfigText(const std::string& yaml_text);
+
+// One row of Aidbox's `aidboxsubscriptiontopic` or `aidboxtopicdestination`
+// table: `id` and the stored resource (Aidbox format: no id or resourceType,
+// parameter values as `value: {string: ...}`). On success the result holds
+// exactly one topic or destination; problems name "<table>/<id>".
+LoadedConfig ParseStoredTopic(const std::string& id, const std::string& aidbox_json);
+LoadedConfig ParseStoredDestination(const std::string& id, const std::string& aidbox_json);
 
 }  // namespace topicbridge

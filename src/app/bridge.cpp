@@ -8,6 +8,7 @@
 #include <unordered_map>
 
 #include "slot_monitor.h"
+#include "stored_resources.h"
 #include "topicbridge/destination_queue.h"
 #include "topicbridge/http_server.h"
 #include "topicbridge/lsn_tracker.h"
@@ -31,7 +32,8 @@ const Parameter* Subject(const DestinationConfig& d) {
 }  // namespace
 
 struct Destination {
-  const DestinationConfig* config = nullptr;
+  DestinationConfig config;
+  std::string fingerprint;  // what, if changed, needs a new sink
   DestinationStatus* status = nullptr;
   std::unique_ptr<Sink> sink;
   std::unique_ptr<DestinationQueue> queue;
@@ -81,8 +83,20 @@ struct Bridge::State {
     return stream->SendStatus().ok() && !stop->load();
   };
 
+  // Topics and destinations from Aidbox's tables (aidbox.topics_from_database).
+  StoredResources stored;
+  bool stored_changed = false;  // in the current transaction
+  bool tables_changed = false;  // the stream must restart with other add-tables
+
   void HandleChange();
   void Notify(Destination& d, const MatcherTopic& topic);
+  // (Re)builds matcher, row mapper and destinations from the file's and the
+  // stored resources; keeps destinations whose configuration is unchanged.
+  void Rebuild();
+  std::unique_ptr<Destination> MakeDestination(const DestinationConfig& d);
+  std::vector<std::string> Tables() const;
+  // Reads Aidbox's topic and destination tables, retrying until `stop`.
+  bool LoadStored(const std::atomic<bool>& stop);
   TableCounters& Table(std::string_view name) {
     auto it = tables.find(std::string(name));
     if (it == tables.end())
@@ -100,58 +114,158 @@ Bridge::~Bridge() = default;
 std::vector<ConfigProblem> Bridge::Prepare() {
   State& s = *state_;
   std::vector<ConfigProblem> problems;
-  s.matcher = std::make_unique<TopicMatcher>(s.config.topics, &problems);
+  TopicMatcher check(s.config.topics, &problems);
   for (const auto& d : s.config.destinations) {
     auto found = ValidateSinkParameters(d);
     problems.insert(problems.end(), found.begin(), found.end());
   }
-  if (!problems.empty()) return problems;
-
-  s.mapper = std::make_unique<RowMapper>(s.matcher->TableTypes(), &s.converter);
-  s.by_topic.resize(s.matcher->topics().size());
-  DeliveryLimits limits;
-  for (const auto& d : s.config.destinations) {
-    auto dest = std::make_unique<Destination>();
-    dest->config = &d;
-    dest->status = &s.registry.AddDestination(d.id, d.kind, d.topic);
-    if (const auto* subject = Subject(d)) dest->subject = subject->text;
-    if (const auto* key = d.Find("keyByResourceId")) dest->key_by_resource_id = key->boolean;
-    DestinationStatus* status = dest->status;
-    const std::string id = d.id;
-    SinkEvents events;
-    events.on_connection = [status, id](bool up) {
-      status->SetConnected(up);
-      if (up)
-        spdlog::info("destination {}: connected", id);
-      else
-        spdlog::warn("destination {}: disconnected", id);
-    };
-    events.on_error = [status, id](const std::string& text) {
-      status->RecordError(text);
-      spdlog::error("destination {}: {}", id, text);
-    };
-    dest->sink = MakeSink(d, std::move(events));
-    limits.max_in_flight = d.AtLeastOnce() ? s.config.delivery.at_least_once_window
-                                           : s.config.delivery.best_effort_queue;
-    dest->queue = std::make_unique<DestinationQueue>(
-        dest->sink.get(), dest->status, d.AtLeastOnce() ? &s.tracker : nullptr, limits);
-    for (std::size_t t = 0; t < s.matcher->topics().size(); ++t)
-      if (s.matcher->topics()[t].url == d.topic) s.by_topic[t].push_back(dest.get());
-    s.destinations.push_back(std::move(dest));
-  }
-  for (const auto& t : s.matcher->topics()) s.registry.Topic(t.url);
+  if (problems.empty()) s.Rebuild();
   return problems;
+}
+
+namespace {
+
+// Everything of a destination that its sink and queue were built from.
+std::string Fingerprint(const DestinationConfig& d) {
+  std::string f = d.kind + '\n' + d.topic + '\n' + d.content + '\n' +
+                  std::to_string(d.include_entry_action) + std::to_string(d.include_version_id) +
+                  std::to_string(d.include_version_id_in_focus_reference);
+  for (const auto& p : d.parameters)
+    f += '\n' + p.name + '=' + p.value_type + ':' + p.text + ':' + std::to_string(p.integer) + ':' +
+         std::to_string(p.boolean);
+  return f;
+}
+
+}  // namespace
+
+std::unique_ptr<Destination> Bridge::State::MakeDestination(const DestinationConfig& d) {
+  auto dest = std::make_unique<Destination>();
+  dest->config = d;
+  dest->fingerprint = Fingerprint(d);
+  dest->status = &registry.AddDestination(d.id, d.kind, d.topic);
+  if (const auto* subject = Subject(d)) dest->subject = subject->text;
+  if (const auto* key = d.Find("keyByResourceId")) dest->key_by_resource_id = key->boolean;
+  DestinationStatus* status = dest->status;
+  const std::string id = d.id;
+  SinkEvents events;
+  events.on_connection = [status, id](bool up) {
+    status->SetConnected(up);
+    if (up)
+      spdlog::info("destination {}: connected", id);
+    else
+      spdlog::warn("destination {}: disconnected", id);
+  };
+  events.on_error = [status, id](const std::string& text) {
+    status->RecordError(text);
+    spdlog::error("destination {}: {}", id, text);
+  };
+  dest->sink = MakeSink(d, std::move(events));
+  DeliveryLimits limits;
+  limits.max_in_flight =
+      d.AtLeastOnce() ? config.delivery.at_least_once_window : config.delivery.best_effort_queue;
+  dest->queue = std::make_unique<DestinationQueue>(dest->sink.get(), dest->status,
+                                                   d.AtLeastOnce() ? &tracker : nullptr, limits);
+  return dest;
+}
+
+void Bridge::State::Rebuild() {
+  // Topics: the file's, then the stored ones whose url the file does not use.
+  std::vector<TopicConfig> topics = config.topics;
+  for (auto& t : stored.Topics()) {
+    const bool taken = std::any_of(topics.begin(), topics.end(),
+                                   [&](const TopicConfig& x) { return x.url == t.url; });
+    if (taken)
+      spdlog::error("{}: left out, the config file already has a topic with url {}", t.path, t.url);
+    else
+      topics.push_back(std::move(t));
+  }
+  std::vector<ConfigProblem> problems;
+  auto next_matcher = std::make_unique<TopicMatcher>(topics, &problems);
+  for (const auto& p : problems) spdlog::error("topic left out: {}", p.ToString());
+
+  std::vector<DestinationConfig> wanted = config.destinations;
+  for (auto& d : stored.Destinations()) {
+    auto found = ValidateSinkParameters(d);
+    const bool known_topic =
+        std::any_of(next_matcher->topics().begin(), next_matcher->topics().end(),
+                    [&](const MatcherTopic& t) { return t.url == d.topic; });
+    if (!known_topic) found.push_back({d.path + ".topic", "no active topic has url " + d.topic});
+    if (std::any_of(wanted.begin(), wanted.end(), [&](auto& x) { return x.id == d.id; }))
+      found.push_back({d.path + ".id", "the config file already has destination " + d.id});
+    for (const auto& p : found) spdlog::error("destination left out: {}", p.ToString());
+    if (found.empty()) wanted.push_back(std::move(d));
+  }
+
+  // Keep unchanged destinations (their queues, sinks and event numbers); drain the rest.
+  std::vector<std::unique_ptr<Destination>> next;
+  for (const auto& d : wanted) {
+    auto same = std::find_if(destinations.begin(), destinations.end(), [&](const auto& x) {
+      return x && x->config.id == d.id && x->fingerprint == Fingerprint(d);
+    });
+    if (same != destinations.end()) {
+      next.push_back(std::move(*same));
+    } else {
+      next.push_back(MakeDestination(d));
+      if (stream) spdlog::info("destination {}: started", d.id);
+    }
+  }
+  for (auto& gone : destinations) {
+    if (!gone) continue;
+    gone->queue->Drain(std::chrono::milliseconds(config.delivery.drain_timeout_ms));
+    spdlog::info("destination {}: stopped", gone->config.id);
+  }
+  destinations = std::move(next);
+
+  by_topic.assign(next_matcher->topics().size(), {});
+  for (auto& d : destinations)
+    for (std::size_t t = 0; t < next_matcher->topics().size(); ++t)
+      if (next_matcher->topics()[t].url == d->config.topic) by_topic[t].push_back(d.get());
+  for (const auto& t : next_matcher->topics()) registry.Topic(t.url);
+
+  const auto old_tables = mapper ? Tables() : std::vector<std::string>{};
+  matcher = std::move(next_matcher);
+  mapper = std::make_unique<RowMapper>(matcher->TableTypes(), &converter);
+  tables_changed = mapper && !old_tables.empty() && Tables() != old_tables;
+}
+
+bool Bridge::State::LoadStored(const std::atomic<bool>& stop) {
+  for (auto wait = 500ms; !stop; wait = std::min(wait * 2, std::chrono::milliseconds(30000))) {
+    try {
+      stored.Load(config.postgres.dsn, config.postgres.schema);
+      spdlog::info("loaded {} topics and {} destinations from Aidbox's tables ({} left out)",
+                   stored.Topics().size(), stored.Destinations().size(), stored.Problems().size());
+      Rebuild();
+      return true;
+    } catch (const std::exception& e) {
+      spdlog::warn("cannot read topics and destinations from the database: {} (retrying)",
+                   e.what());
+    }
+    for (auto slept = 0ms; slept < wait && !stop; slept += 100ms)
+      std::this_thread::sleep_for(100ms);
+  }
+  return false;
+}
+
+std::vector<std::string> Bridge::State::Tables() const {
+  auto tables = mapper->TablesToDecode(config.postgres.schema);
+  if (config.topics_from_database) {
+    tables.push_back(config.postgres.schema + "." + StoredResources::kTopicTable);
+    tables.push_back(config.postgres.schema + "." + StoredResources::kDestinationTable);
+  }
+  std::sort(tables.begin(), tables.end());
+  tables.erase(std::unique(tables.begin(), tables.end()), tables.end());
+  return tables;
 }
 
 void Bridge::State::Notify(Destination& d, const MatcherTopic& topic) {
   NotificationTarget target{topic.url,
-                            d.config->id,
+                            d.config.id,
                             d.subject,
-                            d.config->content,
+                            d.config.content,
                             config.aidbox_base_url,
-                            d.config->include_entry_action,
-                            d.config->include_version_id,
-                            d.config->include_version_id_in_focus_reference};
+                            d.config.include_entry_action,
+                            d.config.include_version_id,
+                            d.config.include_version_id_in_focus_reference};
   const std::string& body =
       BuildNotification(event, target, ++d.event_number, NowIso8601(), &writer);
   OutboundMessage message;
@@ -161,7 +275,7 @@ void Bridge::State::Notify(Destination& d, const MatcherTopic& topic) {
   if (d.queue->at_least_once()) {
     // Stable across replays: the same change of the same transaction gets the
     // same id, so JetStream's duplicate window drops a resend.
-    message.msg_id = d.config->id + ":" + FormatLsn(commit_lsn) + ":" + std::to_string(position);
+    message.msg_id = d.config.id + ":" + FormatLsn(commit_lsn) + ":" + std::to_string(position);
     d.queue->Submit(std::move(message), ticket, keep_alive);
   } else {
     d.queue->Offer(std::move(message));
@@ -178,6 +292,10 @@ void Bridge::State::HandleChange() {
       return;
     case ChangeKind::kCommit:
       tracker.CommitTransaction(ticket, change.next_lsn);
+      if (stored_changed) {
+        stored_changed = false;
+        Rebuild();
+      }
       return;
     case ChangeKind::kInsert:
     case ChangeKind::kUpdate:
@@ -188,6 +306,10 @@ void Bridge::State::HandleChange() {
   }
   ++position;
   Table(change.table).changes_decoded.fetch_add(1, std::memory_order_relaxed);
+  if (config.topics_from_database && StoredResources::Concerns(change)) {
+    stored_changed = stored.Apply(change) || stored_changed;
+    return;
+  }
   const auto outcome = mapper->Map(change, &event, &error);
   if (outcome == RowMapper::Outcome::kError) {
     spdlog::error("lsn {}: {}", FormatLsn(change.lsn), error);
@@ -224,10 +346,11 @@ int Bridge::Run(const std::atomic<bool>& stop) {
   s.http->Start();
   spdlog::info("http: listening on {}", s.config.http.listen);
 
+  if (s.config.topics_from_database && !s.LoadStored(stop)) return 0;
   ReplicationOptions options;
   options.dsn = s.config.postgres.dsn;
   options.slot = s.config.postgres.slot;
-  options.tables = s.mapper->TablesToDecode(s.config.postgres.schema);
+  options.tables = s.Tables();
   s.stream = std::make_unique<ReplicationStream>(options);
   s.slot_monitor = std::make_unique<SlotMonitor>(
       s.config.postgres.dsn, s.config.postgres.slot, s.config.postgres.slot_lag_alarm_bytes,
@@ -236,8 +359,11 @@ int Bridge::Run(const std::atomic<bool>& stop) {
   ReplicationGauges& gauges = s.registry.replication();
 
   bool first = true;
+  bool restart = false;  // a new table set: reconnect at once, without backoff
   while (!stop) {
-    const auto connected = first ? s.stream->Connect() : s.stream->ConnectWithBackoff(stop);
+    const auto connected =
+        first || restart ? s.stream->Connect() : s.stream->ConnectWithBackoff(stop);
+    restart = false;
     if (!connected.ok()) {
       if (stop) break;
       if (connected.permanent) {
@@ -248,7 +374,7 @@ int Bridge::Run(const std::atomic<bool>& stop) {
       first = false;
       continue;
     }
-    if (!first) gauges.reconnects.fetch_add(1);
+    if (!first && !restart) gauges.reconnects.fetch_add(1);
     first = false;
     gauges.connected = true;
     spdlog::info("replication: streaming from slot {} ({} tables)", options.slot,
@@ -270,6 +396,18 @@ int Bridge::Run(const std::atomic<bool>& stop) {
         } else {
           s.HandleChange();
         }
+      }
+      if (s.tables_changed) {
+        // wal2json's add-tables is fixed per START_REPLICATION: resume from
+        // the confirmed LSN with the new table set.
+        s.tables_changed = false;
+        s.stream->Confirm(s.tracker.Confirmable());
+        s.stream->Close();
+        options.tables = s.Tables();
+        s.stream = std::make_unique<ReplicationStream>(options);
+        spdlog::info("replication: restarting with {} tables", options.tables.size());
+        restart = true;
+        break;
       }
       s.stream->Confirm(s.tracker.Confirmable());
       if (status.code == ReplicationStatus::kTimeout && s.tracker.Idle()) s.stream->ConfirmIdle();
@@ -298,7 +436,7 @@ int Bridge::Run(const std::atomic<bool>& stop) {
       spdlog::warn(
           "destination {}: {} messages still in flight at shutdown; they will be sent "
           "again on restart",
-          d->config->id, d->queue->in_flight());
+          d->config.id, d->queue->in_flight());
   }
   s.stream->Close();
   for (auto& d : s.destinations) {

@@ -2,6 +2,7 @@
 // key path instead of stopping at the first: `topicbridge check` prints them all.
 #include <yaml-cpp/yaml.h>
 
+#include <cctype>
 #include <cstdlib>
 #include <fstream>
 #include <set>
@@ -149,9 +150,21 @@ const std::set<std::string> kTopicKeys = {
     "contact",      "purpose", "identifier", "experimental", "text",   "extension"};
 const std::set<std::string> kTriggerKeys = {"resource", "supportedInteraction", "fhirPathCriteria",
                                             "description", "queryCriteria"};
-const std::set<std::string> kDestinationKeys = {"resourceType", "id",      "meta",      "kind",
-                                                "topic",        "content", "parameter", "status",
-                                                "description",  "name",    "extension", "text"};
+const std::set<std::string> kDestinationKeys = {"resourceType",
+                                                "id",
+                                                "meta",
+                                                "kind",
+                                                "topic",
+                                                "content",
+                                                "parameter",
+                                                "status",
+                                                "description",
+                                                "name",
+                                                "extension",
+                                                "text",
+                                                "includeEntryAction",
+                                                "includeVersionId",
+                                                "includeVersionIdInFocusReference"};
 const std::set<std::string> kInteractions = {"create", "update", "delete"};
 const std::set<std::string> kContents = {"full-resource", "id-only", "empty"};
 
@@ -314,8 +327,11 @@ void ReadSections(Reader& r, const YAML::Node& root, Config* c) {
     r.OptionalString(http, "http", "listen", &c->http.listen);
   }
   if (const auto aidbox = root["aidbox"]; aidbox && r.ExpectMap(aidbox, "aidbox")) {
-    r.CheckKeys(aidbox, "aidbox", {"base_url"});
+    r.CheckKeys(aidbox, "aidbox", {"base_url", "topics_from_database"});
     r.OptionalString(aidbox, "aidbox", "base_url", &c->aidbox_base_url);
+    if (const auto flag = aidbox["topics_from_database"]; flag) {
+      if (auto v = r.Boolean(flag, "aidbox.topics_from_database")) c->topics_from_database = *v;
+    }
   }
   if (const auto log = root["log"]; log && r.ExpectMap(log, "log")) {
     r.CheckKeys(log, "log", {"level", "format"});
@@ -409,6 +425,59 @@ LoadedConfig LoadConfigFile(const std::string& file_path) {
   std::stringstream text;
   text << in.rdbuf();
   return LoadConfigText(text.str());
+}
+
+namespace {
+
+// Aidbox stores a choice as `value: {string: "x"}`; the loader reads FHIR's
+// `valueString: "x"`.
+void ParametersToFhir(YAML::Node resource) {
+  YAML::Node parameters = resource["parameter"];
+  if (!parameters || !parameters.IsSequence()) return;
+  for (YAML::Node parameter : parameters) {
+    if (!parameter.IsMap()) continue;
+    const YAML::Node value = parameter["value"];
+    if (!value || !value.IsMap() || value.size() != 1) continue;
+    const auto type = value.begin()->first.as<std::string>();
+    if (type.empty()) continue;
+    std::string key = "value" + type;
+    key[5] = static_cast<char>(std::toupper(static_cast<unsigned char>(key[5])));
+    parameter[key] = YAML::Clone(value.begin()->second);
+    parameter.remove("value");
+  }
+}
+
+LoadedConfig ParseStored(const std::string& table, const std::string& id,
+                         const std::string& aidbox_json, bool destination) {
+  LoadedConfig loaded;
+  Reader r(&loaded.problems);
+  const std::string path = table + "/" + id;
+  YAML::Node node;
+  try {
+    node = YAML::Load(aidbox_json);
+  } catch (const YAML::Exception& e) {
+    r.Problem(path, std::string("stored resource is not valid JSON: ") + e.what());
+    return loaded;
+  }
+  if (!r.ExpectMap(node, path)) return loaded;
+  node["id"] = id;
+  if (destination) {
+    ParametersToFhir(node);
+    loaded.config.destinations.push_back(ReadDestination(r, node, path));
+  } else {
+    loaded.config.topics.push_back(ReadTopic(r, node, path));
+  }
+  return loaded;
+}
+
+}  // namespace
+
+LoadedConfig ParseStoredTopic(const std::string& id, const std::string& aidbox_json) {
+  return ParseStored("aidboxsubscriptiontopic", id, aidbox_json, false);
+}
+
+LoadedConfig ParseStoredDestination(const std::string& id, const std::string& aidbox_json) {
+  return ParseStored("aidboxtopicdestination", id, aidbox_json, true);
 }
 
 }  // namespace topicbridge

@@ -130,10 +130,37 @@ destinations:
      includeVersionId: true, includeVersionIdInFocusReference: false}
   - {id: b, kind: nats-core-best-effort, topic: t, includeVersionId: maybe}
 )yaml");
+  INFO(Dump(loaded));
+  CHECK(loaded.problems.size() == 1);  // only b's
   const auto& a = loaded.config.destinations[0];
   CHECK(a.content == "id-only");
   CHECK(a.include_entry_action);
   CHECK(a.include_version_id);
   CHECK_FALSE(a.include_version_id_in_focus_reference);
   CHECK(HasProblem(loaded, "destinations[1].includeVersionId", "expected true or false"));
+}
+
+TEST_CASE("a destination stored in Aidbox format loads like the POSTed one") {
+  const auto loaded = topicbridge::ParseStoredDestination(
+      "basic",
+      R"({"kind": "nats-core-best-effort", "topic": "http://t", "meta": {"profile": ["p"]},
+          "parameter": [{"name": "url", "value": {"string": "nats://127.0.0.1:4222"}},
+                        {"name": "batchSize", "value": {"integer": 10}},
+                        {"name": "keyByResourceId", "value": {"boolean": true}}]})");
+  INFO(Dump(loaded));
+  REQUIRE(loaded.problems.empty());
+  REQUIRE(loaded.config.destinations.size() == 1);
+  const auto& d = loaded.config.destinations[0];
+  CHECK(d.id == "basic");
+  CHECK(d.Find("url")->text == "nats://127.0.0.1:4222");
+  CHECK(d.Find("url")->value_type == "valueString");
+  CHECK(d.Find("batchSize")->integer == 10);
+  CHECK(d.Find("keyByResourceId")->boolean);
+}
+
+TEST_CASE("a stored topic with problems names its table and id") {
+  const auto loaded = topicbridge::ParseStoredTopic("t1", R"({"status": "active"})");
+  CHECK(HasProblem(loaded, "aidboxsubscriptiontopic/t1", "missing required key 'url'"));
+  const auto bad = topicbridge::ParseStoredTopic("t2", "{not json");
+  CHECK(HasProblem(bad, "aidboxsubscriptiontopic/t2", "not valid JSON"));
 }
