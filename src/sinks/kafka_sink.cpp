@@ -228,6 +228,7 @@ class KafkaSink final : public Sink {
   std::string Scrub(const std::string& text) const { return sinks::Scrub(text, options_.secrets); }
 
   void SetConnected(bool connected) {
+    if (fatal_.load()) connected = false;
     if (connected_.exchange(connected) != connected && events_.on_connection) {
       events_.on_connection(connected);
     }
@@ -251,6 +252,10 @@ class KafkaSink final : public Sink {
     if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) self->SetConnected(false);
     std::string text = "kafka: " + self->Scrub(reason);
     if (err == RD_KAFKA_RESP_ERR__FATAL) {
+      // The idempotent producer cannot continue: every later message fails
+      // until topicbridge restarts. Report it as a lost connection so /readyz shows it.
+      self->fatal_ = true;
+      self->SetConnected(false);
       char fatal[512];
       rd_kafka_fatal_error(rk, fatal, sizeof fatal);
       text += " (fatal: " + self->Scrub(fatal) + ")";
@@ -278,6 +283,7 @@ class KafkaSink final : public Sink {
   std::thread poller_;
   std::atomic<bool> stopping_{false};
   std::atomic<bool> connected_{false};
+  std::atomic<bool> fatal_{false};
 };
 
 }  // namespace

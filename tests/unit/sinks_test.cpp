@@ -450,6 +450,7 @@ TEST_CASE("kafka at-least-once: a broker outage delays the delivery report, neve
   auto sink = MakeSink(d, {});
   REQUIRE(PublishAndWait(*sink, Message("{\"n\":1}")).ok);
   rd_kafka_mock_broker_set_down(mock.cluster, 1);
+  CHECK(WaitFor([&] { return !sink->Connected(); }, 5s));
   auto promise = std::make_shared<std::promise<PublishResult>>();
   auto future = promise->get_future();
   sink->Publish(Message("{\"n\":2}"), [promise](const PublishResult& r) { promise->set_value(r); });
@@ -457,6 +458,7 @@ TEST_CASE("kafka at-least-once: a broker outage delays the delivery report, neve
   rd_kafka_mock_broker_set_up(mock.cluster, 1);
   REQUIRE(future.wait_for(20s) == std::future_status::ready);
   CHECK(future.get().ok);
+  CHECK(sink->Connected());
 }
 
 TEST_CASE("kafka best-effort: no key unless keyByResourceId") {
