@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "bridge.h"
+#include "stored_resources.h"
 #include "topicbridge/fhirpath.h"
 #include "topicbridge/json_writer.h"
 #include "topicbridge/sink_factory.h"
@@ -65,6 +66,23 @@ int CheckCommand(const std::string& config_path) {
     for (const auto& d : loaded.config.destinations) {
       auto found = ValidateSinkParameters(d);
       problems.insert(problems.end(), found.begin(), found.end());
+    }
+  }
+  if (problems.empty() && loaded.config.topics_from_database) {
+    // The rows Aidbox holds are checked too: run would leave the bad ones out.
+    StoredResources stored;
+    try {
+      stored.Load(loaded.config.postgres.dsn, loaded.config.postgres.schema);
+      problems = stored.Problems();
+      std::vector<TopicConfig> topics = stored.Topics();
+      TopicMatcher matcher(topics, &problems);
+      for (const auto& d : stored.Destinations()) {
+        auto found = ValidateSinkParameters(d);
+        problems.insert(problems.end(), found.begin(), found.end());
+      }
+    } catch (const std::exception& e) {
+      problems.push_back({"aidbox.topics_from_database",
+                          std::string("cannot read Aidbox's topic tables: ") + e.what()});
     }
   }
   if (!problems.empty()) {
