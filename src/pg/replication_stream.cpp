@@ -106,6 +106,29 @@ class Result {
   PGresult* result_;
 };
 
+// Ends COPY BOTH after the final status update: sends CopyDone and reads (discarding) what
+// the server still sends until its own CopyDone, by which time it has processed the status
+// update. Closing the socket with unread data instead makes the kernel reset the connection,
+// and the server then loses the status update still in its receive buffer. Best effort, bounded.
+void EndCopy(PGconn* conn, std::chrono::milliseconds timeout) {
+  if (PQputCopyEnd(conn, nullptr) != 1 || PQflush(conn) != 0) return;
+  const auto deadline = Clock::now() + timeout;
+  for (;;) {
+    char* data = nullptr;
+    const int length = PQgetCopyData(conn, &data, /*async=*/1);
+    if (length > 0) {
+      PQfreemem(data);
+      continue;
+    }
+    if (length < 0) return;  // -1: the server's CopyDone; -2: an error
+    const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now());
+    if (left.count() <= 0) return;
+    pollfd socket{PQsocket(conn), POLLIN, 0};
+    if (poll(&socket, 1, static_cast<int>(left.count())) < 0 && errno != EINTR) return;
+    if (PQconsumeInput(conn) == 0) return;
+  }
+}
+
 }  // namespace
 
 struct ReplicationStream::Connection {
@@ -451,7 +474,11 @@ void ReplicationStream::Drop() {
 }
 
 void ReplicationStream::Close() {
-  if (connected()) SendStatus();  // best effort: a failure already drops the connection
+  // Best effort: a failure already drops the connection.
+  if (connected() && SendStatus().ok()) {
+    connection_->FreeBuffer();
+    EndCopy(connection_->conn, std::chrono::seconds(2));
+  }
   Drop();
 }
 
