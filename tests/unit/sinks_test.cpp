@@ -181,6 +181,24 @@ std::string AllText(const std::vector<ConfigProblem>& problems) {
   return text;
 }
 
+void AddStream(const std::string& url, const char* name, const char* subject) {
+  natsConnection* nc = nullptr;
+  jsCtx* js = nullptr;
+  REQUIRE(natsConnection_ConnectTo(&nc, url.c_str()) == NATS_OK);
+  REQUIRE(natsConnection_JetStream(&js, nc, nullptr) == NATS_OK);
+  jsStreamConfig config;
+  jsStreamConfig_Init(&config);
+  config.Name = name;
+  const char* subjects[] = {subject};
+  config.Subjects = subjects;
+  config.SubjectsLen = 1;
+  jsStreamInfo* info = nullptr;
+  REQUIRE(js_AddStream(&info, js, &config, nullptr, nullptr) == NATS_OK);
+  jsStreamInfo_Destroy(info);
+  jsCtx_Destroy(js);
+  natsConnection_Destroy(nc);
+}
+
 }  // namespace
 
 TEST_CASE("nats core: a subscriber receives the body with content-type application/json") {
@@ -264,19 +282,12 @@ TEST_CASE("nats core: a permissions violation is reported and fails the next mes
 
 TEST_CASE("jetstream: acked into a stream; the same Nats-Msg-Id is stored once") {
   NatsServer server;
+  AddStream(server.url(), "TB", "tb.js");
   natsConnection* nc = nullptr;
   jsCtx* js = nullptr;
   REQUIRE(natsConnection_ConnectTo(&nc, server.url().c_str()) == NATS_OK);
   REQUIRE(natsConnection_JetStream(&js, nc, nullptr) == NATS_OK);
-  jsStreamConfig config;
-  jsStreamConfig_Init(&config);
-  config.Name = "TB";
-  const char* subjects[] = {"tb.js"};
-  config.Subjects = subjects;
-  config.SubjectsLen = 1;
   jsStreamInfo* info = nullptr;
-  REQUIRE(js_AddStream(&info, js, &config, nullptr, nullptr) == NATS_OK);
-  jsStreamInfo_Destroy(info);
 
   auto sink = MakeSink(
       Destination("nats-jetstream-at-least-once", {{"url", server.url()}, {"subject", "tb.js"}}),
@@ -301,28 +312,6 @@ TEST_CASE("jetstream: acked into a stream; the same Nats-Msg-Id is stored once")
   jsCtx_Destroy(js);
   natsConnection_Destroy(nc);
 }
-
-namespace {
-
-void AddStream(const std::string& url, const char* name, const char* subject) {
-  natsConnection* nc = nullptr;
-  jsCtx* js = nullptr;
-  REQUIRE(natsConnection_ConnectTo(&nc, url.c_str()) == NATS_OK);
-  REQUIRE(natsConnection_JetStream(&js, nc, nullptr) == NATS_OK);
-  jsStreamConfig config;
-  jsStreamConfig_Init(&config);
-  config.Name = name;
-  const char* subjects[] = {subject};
-  config.Subjects = subjects;
-  config.SubjectsLen = 1;
-  jsStreamInfo* info = nullptr;
-  REQUIRE(js_AddStream(&info, js, &config, nullptr, nullptr) == NATS_OK);
-  jsStreamInfo_Destroy(info);
-  jsCtx_Destroy(js);
-  natsConnection_Destroy(nc);
-}
-
-}  // namespace
 
 TEST_CASE("jetstream: fails fast while the server is down, then reconnects by itself") {
   NatsServer server;
