@@ -99,9 +99,7 @@ Value EvaluatorState::MakeResourceNode(element e) const {
 
 namespace {
 
-bool IsResourceType(const Model& m, std::int32_t type) {
-  return type >= 0 && m.ResourceType() >= 0 && m.IsA(type, m.ResourceType());
-}
+bool IsResourceType(const Model& m, std::int32_t type) { return type >= 0 && m.type(type).resource; }
 
 bool IsNull(element e) { return e.type() == element_type::NULL_VALUE; }
 
@@ -268,24 +266,25 @@ bool EvaluatorState::ToSystem(const Value& v, Value& out) const {
     return true;
   }
   if (!v.has_element) return false;
-  std::string_view fhir_type = v.type >= 0 ? model_.type(v.type).name : std::string_view();
+  const PrimitiveKind kind = v.type >= 0 ? model_.type(v.type).kind : PrimitiveKind::kNone;
   element e = v.element;
   switch (e.type()) {
     case element_type::STRING: {
       std::string_view s;
       IgnoreError(e.get(s));
-      out = Value();
-      if (fhir_type == "date" || fhir_type == "System.Date") {
+      // Only the fields the kind uses are set: a Value's other fields are ignored.
+      if (kind == PrimitiveKind::kDate) {
         out.kind = ValueKind::kDate;
         if (ParseDate(s, out.temporal)) return true;
-      } else if (fhir_type == "dateTime" || fhir_type == "instant" || fhir_type == "System.DateTime") {
+      } else if (kind == PrimitiveKind::kDateTime) {
         out.kind = ValueKind::kDateTime;
         if (ParseDateTime(s, out.temporal)) return true;
-      } else if (fhir_type == "time" || fhir_type == "System.Time") {
+      } else if (kind == PrimitiveKind::kTime) {
         out.kind = ValueKind::kTime;
         if (ParseTime(s, out.temporal)) return true;
       }
-      out = MakeString(s);
+      out.kind = ValueKind::kString;
+      out.text = s;
       return true;
     }
     case element_type::INT64:
@@ -297,29 +296,29 @@ bool EvaluatorState::ToSystem(const Value& v, Value& out) const {
         out = MakeDecimal(static_cast<double>(u));
         return true;
       }
-      if (fhir_type == "decimal") {
-        out = MakeDecimal(static_cast<double>(i));
+      if (kind == PrimitiveKind::kDecimal) {
+        out.kind = ValueKind::kDecimal;
+        out.decimal = static_cast<double>(i);
         out.integer = 0;
       } else {
-        out = MakeInteger(i);
+        out.kind = ValueKind::kInteger;
+        out.integer = i;
+        out.boolean = false;
       }
       return true;
     }
     case element_type::DOUBLE: {
-      double d = 0;
-      IgnoreError(e.get(d));
-      out = MakeDecimal(d);
+      out.kind = ValueKind::kDecimal;
+      IgnoreError(e.get(out.decimal));
+      out.integer = -1;
       return true;
     }
-    case element_type::BOOL: {
-      bool b = false;
-      IgnoreError(e.get(b));
-      out = MakeBoolean(b);
+    case element_type::BOOL:
+      out.kind = ValueKind::kBoolean;
+      IgnoreError(e.get(out.boolean));
       return true;
-    }
     case element_type::OBJECT: {
-      static const std::int32_t quantity = model_.FindType("Quantity");
-      if (v.type < 0 || !model_.IsA(v.type, quantity)) return false;
+      if (v.type < 0 || !model_.type(v.type).quantity) return false;
       double value = 0;
       element ve = e["value"].value_unsafe();
       if (e["value"].error() || (ve.get(value) && ve.is_int64() == false)) return false;
@@ -386,15 +385,15 @@ bool IsSystemType(std::string_view name) {
 
 // The System type a FHIR primitive's value has ("code" -> "String").
 std::string_view SystemTypeOf(const Model& m, std::int32_t type) {
-  static constexpr std::pair<std::string_view, std::string_view> kRoots[] = {
-      {"string", "String"}, {"uri", "String"},        {"integer", "Integer"},
-      {"decimal", "Decimal"}, {"boolean", "Boolean"}, {"date", "Date"},
-      {"dateTime", "DateTime"}, {"instant", "DateTime"}, {"time", "Time"},
-      {"base64Binary", "String"}, {"xhtml", "String"}};
-  for (int guard = 0; type >= 0 && guard < 8; ++guard, type = m.type(type).parent) {
-    for (auto [fhir, system] : kRoots) {
-      if (m.type(type).name == fhir) return system;
-    }
+  switch (m.type(type).kind) {
+    case PrimitiveKind::kString: return "String";
+    case PrimitiveKind::kInteger: return "Integer";
+    case PrimitiveKind::kDecimal: return "Decimal";
+    case PrimitiveKind::kBoolean: return "Boolean";
+    case PrimitiveKind::kDate: return "Date";
+    case PrimitiveKind::kDateTime: return "DateTime";
+    case PrimitiveKind::kTime: return "Time";
+    case PrimitiveKind::kNone: break;
   }
   return {};
 }

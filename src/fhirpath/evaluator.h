@@ -81,6 +81,7 @@ class EvaluatorState {
   std::optional<bool> CollectionsEqual(const Collection& a, const Collection& b);
   bool CollectionsEquivalent(const Collection& a, const Collection& b);
   std::optional<int> Compare(const Value& a, const Value& b);  // nullopt: empty result
+  std::optional<int> CompareSystem(Value x, Value y);          // both already system values
   bool Contains(const Collection& c, const Value& v);
   void Arithmetic(BinaryOp op, const Value& a, const Value& b, Collection& out);
   // Singleton boolean evaluation: nullopt for empty; throws for many items. A single

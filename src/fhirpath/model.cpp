@@ -28,9 +28,8 @@ const Model& Model::R4() {
 }
 
 std::int32_t Model::FindType(std::string_view name) const {
-  auto it = std::lower_bound(type_index_.begin(), type_index_.end(), name,
-                             [](const auto& e, std::string_view n) { return e.first < n; });
-  return it != type_index_.end() && it->first == name ? it->second : -1;
+  auto it = type_index_.find(name);
+  return it == type_index_.end() ? -1 : it->second;
 }
 
 bool Model::IsA(std::int32_t type, std::int32_t ancestor) const {
@@ -125,13 +124,33 @@ Model::Model() {
   for (auto& [name, idx] : types) {
     auto it = nodes.find(name);
     if (it != nodes.end()) types_[idx].node = it->second;
-    type_index_.emplace_back(name, idx);
   }
+  type_index_ = std::move(types);
   // Types without fields of their own (Age, Duration...) use their nearest ancestor's.
   for (auto& t : types_) {
     for (std::int32_t p = t.parent; t.node < 0 && p >= 0; p = types_[p].parent) t.node = types_[p].node;
   }
-  std::sort(type_index_.begin(), type_index_.end());
+  static constexpr std::pair<std::string_view, PrimitiveKind> kRoots[] = {
+      {"string", PrimitiveKind::kString},     {"uri", PrimitiveKind::kString},
+      {"base64Binary", PrimitiveKind::kString}, {"xhtml", PrimitiveKind::kString},
+      {"System.String", PrimitiveKind::kString}, {"integer", PrimitiveKind::kInteger},
+      {"System.Integer", PrimitiveKind::kInteger}, {"decimal", PrimitiveKind::kDecimal},
+      {"System.Decimal", PrimitiveKind::kDecimal}, {"boolean", PrimitiveKind::kBoolean},
+      {"System.Boolean", PrimitiveKind::kBoolean}, {"date", PrimitiveKind::kDate},
+      {"System.Date", PrimitiveKind::kDate},   {"dateTime", PrimitiveKind::kDateTime},
+      {"instant", PrimitiveKind::kDateTime},   {"System.DateTime", PrimitiveKind::kDateTime},
+      {"time", PrimitiveKind::kTime},          {"System.Time", PrimitiveKind::kTime}};
+  const std::int32_t quantity = FindType("Quantity"), resource = FindType("Resource");
+  for (std::int32_t i = 0; i < static_cast<std::int32_t>(types_.size()); ++i) {
+    types_[i].quantity = quantity >= 0 && IsA(i, quantity);
+    types_[i].resource = resource >= 0 && IsA(i, resource);
+    for (std::int32_t t = i, guard = 0; t >= 0 && guard < 8 && types_[i].kind == PrimitiveKind::kNone;
+         t = types_[t].parent, ++guard) {
+      for (auto [name, kind] : kRoots) {
+        if (types_[t].name == name) types_[i].kind = kind;
+      }
+    }
+  }
   resource_ = FindType("Resource");
 }
 

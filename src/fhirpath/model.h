@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 namespace topicbridge::fhirpath {
@@ -23,11 +24,17 @@ struct ModelNode {
   const ModelField* Find(std::string_view name) const;
 };
 
+// How a JSON primitive typed with a model type reads as a FHIRPath system value.
+enum class PrimitiveKind : std::uint8_t { kNone, kString, kInteger, kDecimal, kBoolean, kDate, kDateTime, kTime };
+
 struct ModelType {
   std::string_view name;
   std::int32_t parent = -1;
   std::int32_t node = -1;  // node of the type's own fields
   bool primitive = false;  // FHIR primitive (lower-case) or System.* type
+  bool quantity = false;   // Quantity or a type derived from it (Age, Duration...)
+  bool resource = false;   // Resource or a type derived from it
+  PrimitiveKind kind = PrimitiveKind::kNone;
 };
 
 class Model {
@@ -47,7 +54,7 @@ class Model {
 
   std::vector<ModelType> types_;
   std::vector<ModelNode> nodes_;
-  std::vector<std::pair<std::string_view, std::int32_t>> type_index_;  // sorted by name
+  std::unordered_map<std::string_view, std::int32_t> type_index_;
   std::int32_t resource_ = -1;
 };
 

@@ -191,9 +191,11 @@ std::optional<bool> EvaluatorState::Equal(const Value& a, const Value& b) {
     if (x.kind == ValueKind::kInteger && y.kind == ValueKind::kInteger) return x.integer == y.integer;
     return Clean(NumberOf(x)) == Clean(NumberOf(y));
   }
+  if (x.kind == ValueKind::kString && y.kind == ValueKind::kString) return x.text == y.text;
+  if (x.kind == ValueKind::kBoolean && y.kind == ValueKind::kBoolean) return x.boolean == y.boolean;
   if (x.kind == ValueKind::kQuantity && IsNumber(y)) y = QuantityFromNumber(y);
   if (y.kind == ValueKind::kQuantity && IsNumber(x)) x = QuantityFromNumber(x);
-  auto c = Compare(x, y);
+  auto c = CompareSystem(x, y);
   if (c) return *c == 0;
   if (x.kind == y.kind || (IsTemporal(x.kind) && IsTemporal(y.kind)) ||
       (x.kind == ValueKind::kString && IsTemporal(y.kind)) ||
@@ -288,8 +290,13 @@ bool EvaluatorState::QuantitiesComparable(const Value& a, const Value& b) const 
 }
 
 std::optional<int> EvaluatorState::Compare(const Value& a, const Value& b) {
+  if (a.kind != ValueKind::kNode && b.kind != ValueKind::kNode) return CompareSystem(a, b);
   Value x, y;
   if (!ToSystem(a, x) || !ToSystem(b, y)) return std::nullopt;
+  return CompareSystem(x, y);
+}
+
+std::optional<int> EvaluatorState::CompareSystem(Value x, Value y) {
   if (IsNumber(x) && IsNumber(y)) {
     if (x.kind == ValueKind::kInteger && y.kind == ValueKind::kInteger)
       return x.integer < y.integer ? -1 : x.integer > y.integer ? 1 : 0;
