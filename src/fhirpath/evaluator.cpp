@@ -103,6 +103,12 @@ bool IsResourceType(const Model& m, std::int32_t type) { return type >= 0 && m.t
 
 bool IsNull(element e) { return e.type() == element_type::NULL_VALUE; }
 
+bool IsObjectOrObjects(element e) {
+  if (e.type() == element_type::OBJECT) return true;
+  simdjson::dom::array arr;
+  return !e.get_array().get(arr) && arr.size() > 0 && (*arr.begin()).type() == element_type::OBJECT;
+}
+
 }  // namespace
 
 void EvaluatorState::AppendJsonValue(element e, Collection& out) const {
@@ -213,14 +219,26 @@ void EvaluatorState::AppendChildren(const Value& item, std::string_view name,
     return;
   }
   element value, ext;
-  bool hv = !obj.at_key(name).get(value);
-  // Only primitives have `_name` siblings; skip the second lookup for objects and arrays of them.
-  bool hx = false;
-  if (!hv || value.type() != element_type::OBJECT) {
-    simdjson::dom::array arr;
-    bool object_array = hv && !value.get_array().get(arr) && arr.size() > 0 &&
-                        (*arr.begin()).type() == element_type::OBJECT;
-    if (!object_array) hx = !obj.at_key(sibling).get(ext);
+  bool hv = false, hx = false;
+  bool primitive = field && field->type >= 0 && model_.type(field->type).primitive;
+  if (!primitive) {
+    // Only primitives have `_name` siblings: an object, or array of objects, needs no second lookup.
+    hv = !obj.at_key(name).get(value);
+    if (!sibling.empty() && (!hv || !IsObjectOrObjects(value))) hx = !obj.at_key(sibling).get(ext);
+  } else {
+    // A primitive: one pass finds both `name` and `_name`.
+    for (auto f : obj) {
+      std::string_view key = f.key;
+      if (key.size() == name.size() && key == name) {
+        value = f.value;
+        hv = true;
+        if (hx) break;
+      } else if (key.size() == sibling.size() && key == sibling) {
+        ext = f.value;
+        hx = true;
+        if (hv) break;
+      }
+    }
   }
   if (!hv && !hx) return;
   adder.Add(hv, value, hx, ext, field ? field->type : -1, field ? field->node : -1);
