@@ -84,6 +84,11 @@ class EvaluatorState {
   std::optional<int> CompareSystem(Value x, Value y);          // both already system values
   bool Contains(const Collection& c, const Value& v);
   void Arithmetic(BinaryOp op, const Value& a, const Value& b, Collection& out);
+  void NumberArithmetic(BinaryOp op, const Value& x, const Value& y, Collection& out);
+  void TemporalArithmetic(BinaryOp op, const Value& x, const Value& y, Collection& out);
+  void QuantityArithmetic(BinaryOp op, Value x, Value y, Collection& out);
+  void QuantitySum(BinaryOp op, const Value& x, const Value& y, Collection& out);
+  void QuantityProduct(BinaryOp op, const Value& x, const Value& y, Collection& out);
   // Singleton boolean evaluation: nullopt for empty; throws for many items. A single
   // non-Boolean is true, or nullopt when strict (and/or/xor/implies operands).
   std::optional<bool> AsBoolean(const Collection& c, std::string_view what, bool strict = false);

@@ -396,148 +396,163 @@ std::string FormatDecimal(double d) {
 void EvaluatorState::Arithmetic(BinaryOp op, const Value& a, const Value& b, Collection& out) {
   Value x, y;
   if (!ToSystem(a, x) || !ToSystem(b, y)) Fail("arithmetic on a value-less element");
-  if (op == BinaryOp::kConcat || (op == BinaryOp::kPlus && x.kind == ValueKind::kString && y.kind == ValueKind::kString)) {
+  if (op == BinaryOp::kConcat ||
+      (op == BinaryOp::kPlus && x.kind == ValueKind::kString && y.kind == ValueKind::kString)) {
     if (x.kind != ValueKind::kString || y.kind != ValueKind::kString) Fail("'&' requires strings");
     std::string s(x.text);
     s += y.text;
     out.push_back(MakeString(Store(s)));
     return;
   }
-  if (IsNumber(x) && IsNumber(y)) {
-    bool ints = x.kind == ValueKind::kInteger && y.kind == ValueKind::kInteger;
-    double p = NumberOf(x), q = NumberOf(y);
-    switch (op) {
-      case BinaryOp::kPlus:
-      case BinaryOp::kMinus:
-      case BinaryOp::kTimes: {
-        if (ints) {
-          std::int64_t r = 0;
-          bool overflow = op == BinaryOp::kPlus    ? __builtin_add_overflow(x.integer, y.integer, &r)
-                          : op == BinaryOp::kMinus ? __builtin_sub_overflow(x.integer, y.integer, &r)
-                                                   : __builtin_mul_overflow(x.integer, y.integer, &r);
-          if (overflow) return;
-          out.push_back(MakeInteger(r));
-          out.back().boolean = x.boolean || y.boolean;  // Long
-          return;
-        }
-        double r = op == BinaryOp::kPlus ? p + q : op == BinaryOp::kMinus ? p - q : p * q;
-        Value v = MakeDecimal(Clean(r));
-        v.integer = op == BinaryOp::kTimes ? Scale(x) + Scale(y) : std::max(Scale(x), Scale(y));
-        out.push_back(v);
-        return;
-      }
-      case BinaryOp::kDivide:
-        if (q == 0) return;
-        out.push_back(MakeDecimal(p / q));
-        return;
-      case BinaryOp::kDiv:
-        if (q == 0) return;
-        if (ints) out.push_back(MakeInteger(x.integer / y.integer)), out.back().boolean = x.boolean || y.boolean;
-        else out.push_back(MakeInteger(static_cast<std::int64_t>(std::trunc(p / q))));
-        return;
-      case BinaryOp::kMod:
-        if (q == 0) return;
-        if (ints) out.push_back(MakeInteger(x.integer % y.integer)), out.back().boolean = x.boolean || y.boolean;
-        else out.push_back(MakeDecimal(Clean(std::fmod(p, q))));
-        return;
-      default:
-        break;
-    }
-  }
-  // Date/time +/- duration (a duration may come first in an addition).
+  if (IsNumber(x) && IsNumber(y)) return NumberArithmetic(op, x, y, out);
+  // A duration may come first in an addition to a date/time.
   if (op == BinaryOp::kPlus && x.kind == ValueKind::kQuantity && IsTemporal(y.kind)) std::swap(x, y);
   if (IsTemporal(x.kind) && y.kind == ValueKind::kQuantity &&
-      (op == BinaryOp::kPlus || op == BinaryOp::kMinus)) {
-    std::string_view unit = y.boolean ? UcumToCalendar(y.unit) : CalendarSingular(y.unit);
-    if (unit.empty() || (y.boolean && (unit == "year" || unit == "month")))
-      Fail("cannot add a Quantity in '" + std::string(y.unit) + "' to a date/time");
-    if (x.kind == ValueKind::kTime && (unit == "year" || unit == "month" || unit == "week" || unit == "day"))
-      Fail("cannot add '" + std::string(y.unit) + "' to a time");
+      (op == BinaryOp::kPlus || op == BinaryOp::kMinus))
+    return TemporalArithmetic(op, x, y, out);
+  if (x.kind == ValueKind::kQuantity || y.kind == ValueKind::kQuantity)
+    return QuantityArithmetic(op, x, y, out);
+  Fail("operator not defined for these operand types");
+}
+
+void EvaluatorState::NumberArithmetic(BinaryOp op, const Value& x, const Value& y,
+                                      Collection& out) {
+  const bool ints = x.kind == ValueKind::kInteger && y.kind == ValueKind::kInteger;
+  const bool is_long = x.boolean || y.boolean;  // Integer's flag: a Long operand
+  const double p = NumberOf(x), q = NumberOf(y);
+  auto push_integer = [&](std::int64_t i) {
+    out.push_back(MakeInteger(i));
+    out.back().boolean = is_long;
+  };
+  switch (op) {
+    case BinaryOp::kPlus:
+    case BinaryOp::kMinus:
+    case BinaryOp::kTimes: {
+      if (ints) {
+        std::int64_t r = 0;
+        bool overflow = op == BinaryOp::kPlus    ? __builtin_add_overflow(x.integer, y.integer, &r)
+                        : op == BinaryOp::kMinus ? __builtin_sub_overflow(x.integer, y.integer, &r)
+                                                 : __builtin_mul_overflow(x.integer, y.integer, &r);
+        if (!overflow) push_integer(r);
+        return;
+      }
+      double r = op == BinaryOp::kPlus ? p + q : op == BinaryOp::kMinus ? p - q : p * q;
+      Value v = MakeDecimal(Clean(r));
+      v.integer = op == BinaryOp::kTimes ? Scale(x) + Scale(y) : std::max(Scale(x), Scale(y));
+      out.push_back(v);
+      return;
+    }
+    case BinaryOp::kDivide:
+      if (q != 0) out.push_back(MakeDecimal(p / q));
+      return;
+    case BinaryOp::kDiv:
+      if (q == 0) return;
+      if (ints) push_integer(x.integer / y.integer);
+      else out.push_back(MakeInteger(static_cast<std::int64_t>(std::trunc(p / q))));
+      return;
+    case BinaryOp::kMod:
+      if (q == 0) return;
+      if (ints) push_integer(x.integer % y.integer);
+      else out.push_back(MakeDecimal(Clean(std::fmod(p, q))));
+      return;
+    default:
+      Fail("operator not defined for numbers");
+  }
+}
+
+void EvaluatorState::TemporalArithmetic(BinaryOp op, const Value& x, const Value& y,
+                                        Collection& out) {
+  std::string_view unit = y.boolean ? UcumToCalendar(y.unit) : CalendarSingular(y.unit);
+  // UCUM years and months are not calendar durations: 'a' is 365.25 days.
+  if (unit.empty() || (y.boolean && (unit == "year" || unit == "month")))
+    Fail("cannot add a Quantity in '" + std::string(y.unit) + "' to a date/time");
+  if (x.kind == ValueKind::kTime &&
+      (unit == "year" || unit == "month" || unit == "week" || unit == "day"))
+    Fail("cannot add '" + std::string(y.unit) + "' to a time");
+  Value r = x;
+  double amount = op == BinaryOp::kMinus ? -y.decimal : y.decimal;
+  if (!AddToTemporal(x.kind, r.temporal, amount, unit)) Fail("invalid date/time arithmetic");
+  out.push_back(r);
+}
+
+void EvaluatorState::QuantityArithmetic(BinaryOp op, Value x, Value y, Collection& out) {
+  for (const Value* v : {&x, &y}) {
+    if (v->kind == ValueKind::kQuantity && v->boolean && !ParseUcum(v->unit)) return;  // not UCUM
+  }
+  // div and mod are defined on dimensionless quantities only.
+  if (op == BinaryOp::kDiv || op == BinaryOp::kMod) {
+    auto plain = [](const Value& v) {
+      return IsNumber(v) ? v : v.unit == "1" ? MakeDecimal(v.decimal) : Value();
+    };
+    Value lhs = plain(x), rhs = plain(y);
+    if (!IsNumber(lhs) || !IsNumber(rhs)) return;
+    Temp r(*this);
+    NumberArithmetic(op, lhs, rhs, *r);
+    if (!r->empty()) out.push_back(QuantityFromNumber((*r)[0]));
+    return;
+  }
+  if (IsNumber(x) && op == BinaryOp::kTimes) std::swap(x, y);
+  if (IsNumber(y) && (op == BinaryOp::kTimes || op == BinaryOp::kDivide)) {
+    if (op == BinaryOp::kDivide && NumberOf(y) == 0) return;
     Value r = x;
-    double amount = op == BinaryOp::kMinus ? -y.decimal : y.decimal;
-    if (!AddToTemporal(x.kind, r.temporal, amount, unit)) Fail("invalid date/time arithmetic");
+    r.decimal = Clean(op == BinaryOp::kTimes ? x.decimal * NumberOf(y) : x.decimal / NumberOf(y));
     out.push_back(r);
     return;
   }
-  if (x.kind == ValueKind::kQuantity || y.kind == ValueKind::kQuantity) {
-    for (const Value* q : {&x, &y}) {
-      if (q->kind == ValueKind::kQuantity && q->boolean && !ParseUcum(q->unit)) return;  // not UCUM
-    }
-    // div and mod are defined on dimensionless quantities only.
-    if (op == BinaryOp::kDiv || op == BinaryOp::kMod) {
-      auto plain = [](const Value& q) {
-        return IsNumber(q) ? q : q.unit == "1" ? MakeDecimal(q.decimal) : Value();
-      };
-      Value a = plain(x), b = plain(y);
-      if (!IsNumber(a) || !IsNumber(b)) return;
-      Collection r;
-      Arithmetic(op, a, b, r);
-      if (r.empty()) return;
-      Value q = QuantityFromNumber(r[0]);
-      out.push_back(q);
-      return;
-    }
-    if (IsNumber(x) && (op == BinaryOp::kTimes)) std::swap(x, y);
-    if (IsNumber(y) && (op == BinaryOp::kTimes || op == BinaryOp::kDivide)) {
-      if (op == BinaryOp::kDivide && NumberOf(y) == 0) return;
-      Value r = x;
-      r.decimal = Clean(op == BinaryOp::kTimes ? x.decimal * NumberOf(y) : x.decimal / NumberOf(y));
-      out.push_back(r);
-      return;
-    }
-    if (IsNumber(x)) x = QuantityFromNumber(x);
-    if (IsNumber(y)) y = QuantityFromNumber(y);
-    if (x.kind != ValueKind::kQuantity || y.kind != ValueKind::kQuantity) Fail("invalid Quantity arithmetic");
-    UnitView ux = ViewUnit(x), uy = ViewUnit(y);
-    auto cx = ParseUcum(ux.ucum), cy = ParseUcum(uy.ucum);
-    if (!cx || !cy) return;  // units outside the supported UCUM subset
-    if (op == BinaryOp::kPlus || op == BinaryOp::kMinus) {
-      bool ym = ux.year_month || ux.ucum_year_month || uy.year_month || uy.ucum_year_month;
-      if (ux.word != uy.word && ym) return;
-      if (!cx->SameDimension(*cy)) return;
-      // The result is in the finer unit of the two.
-      bool into_x = ux.word && uy.word && ux.year_month && uy.year_month ? ux.ucum == "mo" || uy.ucum == "a"
-                                                                        : cx->factor <= cy->factor;
-      const Value& target = into_x ? x : y;
-      std::string_view to = into_x ? ux.ucum : uy.ucum;
-      auto a = ConvertUnit(x.decimal, ux.ucum, to), b = ConvertUnit(y.decimal, uy.ucum, to);
-      if (!a || !b) return;
-      Value r = target;
-      r.decimal = Clean(op == BinaryOp::kPlus ? *a + *b : *a - *b);
-      r.integer = std::max(Scale(x), Scale(y));
-      if (!r.boolean) r.unit = Store(std::string(CalendarSingular(target.unit)) + "s");
-      out.push_back(r);
-      return;
-    }
-    if (ux.word || uy.word) return;  // calendar durations do not multiply
-    if (op == BinaryOp::kTimes || op == BinaryOp::kDivide) {
-      Value r;
-      r.kind = ValueKind::kQuantity;
-      r.boolean = true;
-      r.integer = -1;
-      double yv = y.decimal;
-      std::string unit;
-      if (op == BinaryOp::kDivide && yv == 0) return;
-      if (op == BinaryOp::kDivide) {
-        auto same = ConvertUnit(yv, uy.ucum, ux.ucum);
-        if (same) {
-          r.decimal = Clean(x.decimal / *same);
-          r.unit = "1";
-          out.push_back(r);
-          return;
-        }
-      }
-      r.decimal = Clean(op == BinaryOp::kTimes ? x.decimal * yv : x.decimal / yv);
-      if (uy.ucum == "1") unit = std::string(ux.ucum);
-      else if (ux.ucum == "1" && op == BinaryOp::kTimes) unit = std::string(uy.ucum);
-      else unit = std::string(ux.ucum) + (op == BinaryOp::kTimes ? "." : "/") + std::string(uy.ucum);
-      r.unit = Store(unit);
-      out.push_back(r);
-      return;
-    }
+  if (IsNumber(x)) x = QuantityFromNumber(x);
+  if (IsNumber(y)) y = QuantityFromNumber(y);
+  if (x.kind != ValueKind::kQuantity || y.kind != ValueKind::kQuantity)
     Fail("invalid Quantity arithmetic");
+  if (op == BinaryOp::kPlus || op == BinaryOp::kMinus) return QuantitySum(op, x, y, out);
+  if (op == BinaryOp::kTimes || op == BinaryOp::kDivide) return QuantityProduct(op, x, y, out);
+  Fail("invalid Quantity arithmetic");
+}
+
+void EvaluatorState::QuantitySum(BinaryOp op, const Value& x, const Value& y, Collection& out) {
+  UnitView ux = ViewUnit(x), uy = ViewUnit(y);
+  auto cx = ParseUcum(ux.ucum), cy = ParseUcum(uy.ucum);
+  if (!cx || !cy || !cx->SameDimension(*cy)) return;
+  bool ym = ux.year_month || ux.ucum_year_month || uy.year_month || uy.ucum_year_month;
+  if (ux.word != uy.word && ym) return;
+  // The result is in the finer unit of the two.
+  bool into_x = ux.word && uy.word && ux.year_month && uy.year_month
+                    ? ux.ucum == "mo" || uy.ucum == "a"
+                    : cx->factor <= cy->factor;
+  const Value& target = into_x ? x : y;
+  std::string_view to = into_x ? ux.ucum : uy.ucum;
+  auto lhs = ConvertUnit(x.decimal, ux.ucum, to), rhs = ConvertUnit(y.decimal, uy.ucum, to);
+  if (!lhs || !rhs) return;
+  Value r = target;
+  r.decimal = Clean(op == BinaryOp::kPlus ? *lhs + *rhs : *lhs - *rhs);
+  r.integer = std::max(Scale(x), Scale(y));
+  if (!r.boolean) r.unit = Store(std::string(CalendarSingular(target.unit)) + "s");
+  out.push_back(r);
+}
+
+void EvaluatorState::QuantityProduct(BinaryOp op, const Value& x, const Value& y,
+                                     Collection& out) {
+  UnitView ux = ViewUnit(x), uy = ViewUnit(y);
+  if (ux.word || uy.word) return;  // calendar durations do not multiply
+  if (op == BinaryOp::kDivide && y.decimal == 0) return;
+  Value r;
+  r.kind = ValueKind::kQuantity;
+  r.boolean = true;
+  r.integer = -1;
+  if (op == BinaryOp::kDivide) {
+    if (auto same = ConvertUnit(y.decimal, uy.ucum, ux.ucum)) {  // same dimension: a ratio
+      r.decimal = Clean(x.decimal / *same);
+      r.unit = "1";
+      out.push_back(r);
+      return;
+    }
   }
-  Fail("operator not defined for these operand types");
+  r.decimal = Clean(op == BinaryOp::kTimes ? x.decimal * y.decimal : x.decimal / y.decimal);
+  std::string unit;
+  if (uy.ucum == "1") unit = std::string(ux.ucum);
+  else if (ux.ucum == "1" && op == BinaryOp::kTimes) unit = std::string(uy.ucum);
+  else unit = std::string(ux.ucum) + (op == BinaryOp::kTimes ? "." : "/") + std::string(uy.ucum);
+  r.unit = Store(unit);
+  out.push_back(r);
 }
 
 void EvaluatorState::Binary(const AstNode* n, const Scope& scope, Collection& out) {
