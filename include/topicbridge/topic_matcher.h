@@ -57,6 +57,9 @@ class TopicMatcher {
              const std::function<void(const CriteriaError&)>& on_error, std::string* error);
 
   const std::vector<MatcherTopic>& topics() const { return topics_; }
+  // What resolve() in criteria asks; null: only contained resources resolve.
+  // Not owned; must outlive Match calls.
+  void set_resolver(fhirpath::Resolver* resolver) { resolver_ = resolver; }
   // Lower-case table name → resource type, for every type some trigger names.
   std::map<std::string, std::string> TableTypes() const;
 
@@ -66,6 +69,7 @@ class TopicMatcher {
   simdjson::dom::parser current_parser_;
   simdjson::dom::parser previous_parser_;
   fhirpath::Evaluator evaluator_;
+  fhirpath::Resolver* resolver_ = nullptr;
 };
 
 }  // namespace topicbridge

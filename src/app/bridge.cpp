@@ -7,6 +7,7 @@
 #include <thread>
 #include <unordered_map>
 
+#include "database_resolver.h"
 #include "slot_monitor.h"
 #include "stored_resources.h"
 #include "topicbridge/destination_queue.h"
@@ -55,6 +56,7 @@ struct Bridge::State {
   LsnTracker tracker;
   std::unique_ptr<TopicMatcher> matcher;
   AidboxToFhir converter;
+  std::unique_ptr<DatabaseResolver> resolver;
   std::unique_ptr<RowMapper> mapper;
   std::vector<std::unique_ptr<Destination>> destinations;
   std::vector<std::vector<Destination*>> by_topic;  // matcher topic index → destinations
@@ -224,6 +226,10 @@ void Bridge::State::Rebuild() {
 
   const auto old_tables = mapper ? Tables() : std::vector<std::string>{};
   matcher = std::move(next_matcher);
+  if (!resolver)
+    resolver =
+        std::make_unique<DatabaseResolver>(config.postgres.dsn, config.postgres.schema, &converter);
+  matcher->set_resolver(resolver.get());
   mapper = std::make_unique<RowMapper>(matcher->TableTypes(), &converter);
   tables_changed = mapper && !old_tables.empty() && Tables() != old_tables;
 }
@@ -316,6 +322,7 @@ void Bridge::State::HandleChange() {
     return;
   }
   if (outcome != RowMapper::Outcome::kEvent) return;
+  resolver->Forget(event.resource_type, event.id);
   const auto on_error = [this](const CriteriaError& e) {
     registry.Topic(e.topic->url).fhirpath_errors.fetch_add(1, std::memory_order_relaxed);
     if (e.first_for_topic)

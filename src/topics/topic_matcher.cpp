@@ -75,6 +75,7 @@ bool TopicMatcher::Match(const ResourceEvent& event, std::vector<std::size_t>* m
   // Parse lazily: most events of a type with only unconditional triggers need no DOM.
   bool parsed = false;
   fhirpath::Context context;
+  context.resolver = resolver_;
   for (const auto& trigger : found->second) {
     if ((trigger.interactions & bit) == 0) continue;
     if (std::find(matched->begin(), matched->end(), trigger.topic) != matched->end()) continue;

@@ -67,6 +67,9 @@ class AidboxFidelity(unittest.TestCase):
                  "trigger": [{"resource": "Encounter"},
                              {"resource": "Condition",
                               "fhirPathCriteria": "subject.reference = 'Patient/tx-pt'"}]},
+                topic("portal-encounter", "Encounter",
+                      "subject.resolve().identifier.where(system.contains('patient-portal'))"
+                      ".exists()"),
                 topic("deactivated", "Practitioner",
                       "%previous.active = true and %current.active = false"),
             ],
@@ -78,6 +81,7 @@ class AidboxFidelity(unittest.TestCase):
                 destination("observations", "obs-high", "ev.obs", nats),
                 destination("encounters", "clinical", "ev.clinical", nats),
                 destination("practitioners", "deactivated", "ev.practitioner", nats),
+                destination("portal", "portal-encounter", "ev.portal", nats),
             ],
         }
         cls.bridge = harness.Topicbridge(config)
@@ -198,8 +202,13 @@ class AidboxFidelity(unittest.TestCase):
                 {"resourceType": "Patient", "id": "tx-pt"}}');
             COMMIT;""")
         self.expect("ev.patient", "Patient/tx-pt")
-        first = self.expect("ev.clinical")
-        second = self.expect("ev.clinical")
+        wanted = {"Encounter/tx-enc", "Condition/tx-cond"}
+        seen = []
+        while len(seen) < 2:
+            body = self.expect("ev.clinical")
+            if self.focus(body) in wanted:
+                seen.append(body)
+        first, second = seen
         self.assertEqual([self.focus(first), self.focus(second)],
                          ["Encounter/tx-enc", "Condition/tx-cond"])
         # Aidbox-format references became FHIR references.
@@ -217,6 +226,17 @@ class AidboxFidelity(unittest.TestCase):
         self.assertEqual(resource["id"], "obs-high")
         self.assertEqual(resource["valueQuantity"], {"value": 181, "unit": "mg/dL"})
         self.assertNotIn("value", resource)
+
+    def test_resolve_reads_the_referenced_patient_from_the_database(self):
+        self.create("Patient", "portal-pt", {"identifier": [
+            {"system": "http://patient-portal.example/ids", "value": "42"}]})
+        self.create("Patient", "plain-pt", {"identifier": [{"system": "urn:mrn", "value": "7"}]})
+        self.create("Encounter", "enc-plain", {"status": "planned",
+                                               "subject": {"resourceType": "Patient", "id": "plain-pt"}})
+        self.create("Encounter", "enc-portal", {"status": "planned",
+                                                "subject": {"resourceType": "Patient", "id": "portal-pt"}})
+        body = self.expect("ev.portal")
+        self.assertEqual(self.focus(body), "Encounter/enc-portal")
 
     def test_replica_identity_full_supplies_previous_for_direct_sql(self):
         self.create("Practitioner", "dr1", {"active": True})
