@@ -71,6 +71,7 @@ struct PostgresConfig {
 
 struct HttpConfig {
   std::string listen = "127.0.0.1:8765";
+  std::string bearer_token;  // non-empty: required on every route but the probes
 };
 
 struct LogConfig {

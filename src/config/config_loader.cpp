@@ -323,8 +323,9 @@ void ReadSections(Reader& r, const YAML::Node& root, Config* c) {
     r.OptionalString(pg, "postgres", "schema", &c->postgres.schema);
   }
   if (const auto http = root["http"]; http && r.ExpectMap(http, "http")) {
-    r.CheckKeys(http, "http", {"listen"});
+    r.CheckKeys(http, "http", {"listen", "bearer_token"});
     r.OptionalString(http, "http", "listen", &c->http.listen);
+    r.OptionalString(http, "http", "bearer_token", &c->http.bearer_token);
   }
   if (const auto aidbox = root["aidbox"]; aidbox && r.ExpectMap(aidbox, "aidbox")) {
     r.CheckKeys(aidbox, "aidbox", {"base_url", "topics_from_database"});
