@@ -19,7 +19,8 @@ namespace topicbridge {
 //   destination_connected{destination,kind}                      gauge 0/1
 //   topic_events_matched_total{topic}, topic_fhirpath_errors_total{topic}  counters
 //   table_changes_decoded_total{table}                           counter
-//   slot_lag_bytes, replication_last_received_lsn, replication_last_confirmed_lsn,
+//   slot_lag_bytes, slot_lag_alarm (0/1), slot_lag_alarm_threshold_bytes,
+//   replication_last_received_lsn, replication_last_confirmed_lsn,
 //   replication_seconds_since_last_message, replication_connected  gauges
 //   replication_reconnects_total                                 counter
 //   process_resident_memory_bytes, process_start_time_seconds    gauges

@@ -25,14 +25,22 @@ struct TableCounters {
   std::atomic<std::uint64_t> changes_decoded{0};
 };
 
+// What one slot lag measurement did to the alarm.
+enum class SlotLagAlarmChange { kNone, kRaised, kCleared };
+
 struct ReplicationGauges {
   std::atomic<std::int64_t> slot_lag_bytes{0};        // pg_current_wal_lsn() - confirmed_flush_lsn
+  std::atomic<std::int64_t> slot_lag_alarm_threshold_bytes{0};  // postgres.slot_lag_alarm_bytes
+  std::atomic<bool> slot_lag_alarm{false};  // lag >= threshold (threshold 0: never)
   std::atomic<std::uint64_t> last_received_lsn{0};    // Lsn
   std::atomic<std::uint64_t> last_confirmed_lsn{0};   // Lsn sent as flush position
   std::atomic<std::int64_t> last_message_unix_ms{0};  // 0: nothing received yet
   std::atomic<std::uint64_t> reconnects{0};
   std::atomic<bool> connected{false};
 
+  // Stores a lag measurement and sets slot_lag_alarm against the threshold.
+  // REQUIRES: one caller at a time (the slot monitor).
+  SlotLagAlarmChange RecordSlotLag(std::int64_t lag_bytes);
   // Call for every message from the server (data or keepalive).
   void MarkMessageReceived();
   // -1 when nothing has been received yet.

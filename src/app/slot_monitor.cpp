@@ -12,7 +12,9 @@ SlotMonitor::SlotMonitor(std::string dsn, std::string slot, std::int64_t alarm_b
       slot_(std::move(slot)),
       alarm_bytes_(alarm_bytes),
       interval_(interval),
-      gauges_(gauges) {}
+      gauges_(gauges) {
+  gauges_->slot_lag_alarm_threshold_bytes = alarm_bytes_;
+}
 
 SlotMonitor::~SlotMonitor() { Stop(); }
 
@@ -50,16 +52,18 @@ void SlotMonitor::PollOnce() {
         slot_);
     if (rows.empty()) return;  // not created yet
     const auto lag = rows[0][0].as<std::int64_t>();
-    gauges_->slot_lag_bytes = lag;
-    if (alarm_bytes_ > 0 && lag >= alarm_bytes_ && !alarmed_) {
-      spdlog::warn(
-          "slot {}: lag {} bytes is over slot_lag_alarm_bytes ({}): PostgreSQL keeps "
-          "this WAL until topicbridge confirms it; check destinations' $status",
-          slot_, lag, alarm_bytes_);
-      alarmed_ = true;
-    } else if (alarmed_ && lag < alarm_bytes_) {
-      spdlog::info("slot {}: lag back to {} bytes", slot_, lag);
-      alarmed_ = false;
+    switch (gauges_->RecordSlotLag(lag)) {
+      case SlotLagAlarmChange::kRaised:
+        spdlog::warn(
+            "slot {}: lag {} bytes is over slot_lag_alarm_bytes ({}): PostgreSQL keeps "
+            "this WAL until topicbridge confirms it; check destinations' $status",
+            slot_, lag, alarm_bytes_);
+        break;
+      case SlotLagAlarmChange::kCleared:
+        spdlog::info("slot {}: lag back to {} bytes", slot_, lag);
+        break;
+      case SlotLagAlarmChange::kNone:
+        break;
     }
   } catch (const std::exception& e) {
     // The replication side reports connection problems; here it is only a gauge.

@@ -1,7 +1,8 @@
 // SlotMonitor: polls the slot's lag on an ordinary (non-replication)
 // connection, so that lag stays visible while the replication connection is
 // down or blocked: pg_current_wal_lsn() - confirmed_flush_lsn, in bytes.
-// Warns once each time the lag crosses the configured threshold.
+// Sets the slot_lag_alarm gauge while the lag is at or over the configured
+// threshold, and warns once each time it crosses it.
 #pragma once
 
 #include <atomic>
@@ -38,7 +39,6 @@ class SlotMonitor {
   std::chrono::milliseconds interval_;
   ReplicationGauges* gauges_;
   std::unique_ptr<pqxx::connection> connection_;  // used by the monitor thread only
-  bool alarmed_ = false;
   std::mutex mutex_;
   std::condition_variable wake_;
   bool stop_ = false;

@@ -132,6 +132,11 @@ void RenderReplication(const ReplicationGauges& r, Exposition& out) {
   out.Family("slot_lag_bytes", "gauge",
              "WAL bytes between the server's current position and the slot's confirmed position.");
   out.Sample("", r.slot_lag_bytes.load());
+  out.Family("slot_lag_alarm_threshold_bytes", "gauge",
+             "postgres.slot_lag_alarm_bytes: slot lag that raises the alarm (0: alarm off).");
+  out.Sample("", r.slot_lag_alarm_threshold_bytes.load());
+  out.Family("slot_lag_alarm", "gauge", "1 while the slot lag is at or over the alarm threshold.");
+  out.Sample("", static_cast<std::int64_t>(r.slot_lag_alarm.load() ? 1 : 0));
   out.Family("replication_last_received_lsn", "gauge", "Last WAL position received, as a number.");
   out.Sample("", r.last_received_lsn.load());
   out.Family("replication_last_confirmed_lsn", "gauge",

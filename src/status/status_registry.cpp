@@ -23,6 +23,16 @@ std::vector<std::pair<std::string, const Counters*>> Snapshot(
 
 }  // namespace
 
+SlotLagAlarmChange ReplicationGauges::RecordSlotLag(std::int64_t lag_bytes) {
+  slot_lag_bytes.store(lag_bytes, std::memory_order_relaxed);
+  const std::int64_t threshold = slot_lag_alarm_threshold_bytes.load(std::memory_order_relaxed);
+  const bool alarm = threshold > 0 && lag_bytes >= threshold;
+  if (alarm == slot_lag_alarm.exchange(alarm, std::memory_order_relaxed)) {
+    return SlotLagAlarmChange::kNone;
+  }
+  return alarm ? SlotLagAlarmChange::kRaised : SlotLagAlarmChange::kCleared;
+}
+
 void ReplicationGauges::MarkMessageReceived() {
   last_message_unix_ms.store(UnixMillisNow(), std::memory_order_relaxed);
 }

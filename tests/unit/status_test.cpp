@@ -152,3 +152,27 @@ TEST_CASE("Prometheus text has HELP/TYPE and labelled samples") {
   CHECK(text.find("topicbridge_process_resident_memory_bytes ") != std::string::npos);
   CHECK(text.find("topicbridge_process_resident_memory_bytes 0\n") == std::string::npos);
 }
+
+TEST_CASE("slot lag alarm rises at the threshold, clears below it, and is exported") {
+  StatusRegistry registry;
+  ReplicationGauges& r = registry.replication();
+  r.slot_lag_alarm_threshold_bytes = 1000;
+  CHECK(r.RecordSlotLag(999) == SlotLagAlarmChange::kNone);
+  CHECK(RenderPrometheus(registry).find("topicbridge_slot_lag_alarm 0\n") != std::string::npos);
+  CHECK(r.RecordSlotLag(1000) == SlotLagAlarmChange::kRaised);
+  CHECK(r.RecordSlotLag(5000) == SlotLagAlarmChange::kNone);  // warned once per crossing
+  const std::string text = RenderPrometheus(registry);
+  CHECK(text.find("# TYPE topicbridge_slot_lag_alarm gauge\n") != std::string::npos);
+  CHECK(text.find("topicbridge_slot_lag_alarm 1\n") != std::string::npos);
+  CHECK(text.find("topicbridge_slot_lag_alarm_threshold_bytes 1000\n") != std::string::npos);
+  CHECK(text.find("topicbridge_slot_lag_bytes 5000\n") != std::string::npos);
+  CHECK(r.RecordSlotLag(10) == SlotLagAlarmChange::kCleared);
+  CHECK(r.RecordSlotLag(10) == SlotLagAlarmChange::kNone);
+  CHECK_FALSE(r.slot_lag_alarm.load());
+}
+
+TEST_CASE("a zero threshold never raises the slot lag alarm") {
+  ReplicationGauges r;
+  CHECK(r.RecordSlotLag(std::int64_t{1} << 40) == SlotLagAlarmChange::kNone);
+  CHECK_FALSE(r.slot_lag_alarm.load());
+}
