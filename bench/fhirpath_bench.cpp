@@ -4,9 +4,9 @@
 //
 // Usage: fhirpath_bench [seconds-per-criterion (default 1)] [only-label]
 #include <atomic>
-#include <ctime>
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <new>
 #include <string>
 

@@ -133,8 +133,7 @@ class Evaluator {
 // Convenience forms using a thread-local Evaluator (results valid until the next call on the
 // same thread).
 EvalResult Evaluate(const Expression& expression, const Context& context);
-std::variant<bool, EvalError> EvaluatesToTrue(const Expression& expression,
-                                              const Context& context);
+std::variant<bool, EvalError> EvaluatesToTrue(const Expression& expression, const Context& context);
 
 // One JSON array line, values written as the HL7 conformance `result:` lists write them:
 // elements as their JSON, dates/times as strings without '@', computed Quantities as

@@ -68,14 +68,18 @@ bool ParseQuantityText(std::string_view s, Value& out) {
 
 std::string QuantityText(const Value& q) {
   std::string s = FormatDecimal(q.decimal) + " ";
-  if (q.boolean) s += "'" + std::string(q.unit) + "'";
-  else s += q.unit;
+  if (q.boolean)
+    s += "'" + std::string(q.unit) + "'";
+  else
+    s += q.unit;
   return s;
 }
 
-void EvaluatorState::Convert(const AstNode* n, const Scope& scope, const Collection& in, Collection& out) {
+void EvaluatorState::Convert(const AstNode* n, const Scope& scope, const Collection& in,
+                             Collection& out) {
   if (in.empty()) return;
-  if (in.size() > 1) Fail(std::string(n->name) + "() requires a single item, got " + std::to_string(in.size()));
+  if (in.size() > 1)
+    Fail(std::string(n->name) + "() requires a single item, got " + std::to_string(in.size()));
   Value v;
   if (!ToSystem(in[0], v)) return;
   bool test = n->name.starts_with("convertsTo");
@@ -84,47 +88,73 @@ void EvaluatorState::Convert(const AstNode* n, const Scope& scope, const Collect
   switch (n->function) {
     case Function::kToBoolean:
     case Function::kConvertsToBoolean:
-      if (v.kind == ValueKind::kBoolean) r = v;
-      else if (v.kind == ValueKind::kInteger && (v.integer == 0 || v.integer == 1)) r = MakeBoolean(v.integer == 1);
-      else if (v.kind == ValueKind::kDecimal && (v.decimal == 0 || v.decimal == 1)) r = MakeBoolean(v.decimal == 1);
+      if (v.kind == ValueKind::kBoolean)
+        r = v;
+      else if (v.kind == ValueKind::kInteger && (v.integer == 0 || v.integer == 1))
+        r = MakeBoolean(v.integer == 1);
+      else if (v.kind == ValueKind::kDecimal && (v.decimal == 0 || v.decimal == 1))
+        r = MakeBoolean(v.decimal == 1);
       else if (v.kind == ValueKind::kString) {
         std::string s = Lower(v.text);
-        if (s == "true" || s == "t" || s == "yes" || s == "y" || s == "1" || s == "1.0") r = MakeBoolean(true);
-        if (s == "false" || s == "f" || s == "no" || s == "n" || s == "0" || s == "0.0") r = MakeBoolean(false);
+        if (s == "true" || s == "t" || s == "yes" || s == "y" || s == "1" || s == "1.0")
+          r = MakeBoolean(true);
+        if (s == "false" || s == "f" || s == "no" || s == "n" || s == "0" || s == "0.0")
+          r = MakeBoolean(false);
       }
       break;
     case Function::kToInteger:
     case Function::kConvertsToInteger:
     case Function::kToLong:
     case Function::kConvertsToLong:
-      if (v.kind == ValueKind::kInteger) r = v, r->boolean = n->name.ends_with("Long");
-      else if (v.kind == ValueKind::kBoolean) r = MakeInteger(v.boolean ? 1 : 0);
-      else if (v.kind == ValueKind::kString && ParseNumberText(v.text, t, false)) r = t;
+      if (v.kind == ValueKind::kInteger)
+        r = v, r->boolean = n->name.ends_with("Long");
+      else if (v.kind == ValueKind::kBoolean)
+        r = MakeInteger(v.boolean ? 1 : 0);
+      else if (v.kind == ValueKind::kString && ParseNumberText(v.text, t, false))
+        r = t;
       break;
     case Function::kToDecimal:
     case Function::kConvertsToDecimal:
-      if (v.kind == ValueKind::kDecimal) r = v;
-      else if (v.kind == ValueKind::kInteger) r = MakeDecimal(static_cast<double>(v.integer)), r->integer = 0;
-      else if (v.kind == ValueKind::kBoolean) r = MakeDecimal(v.boolean ? 1 : 0), r->integer = 1;
-      else if (v.kind == ValueKind::kString && ParseNumberText(v.text, t, true)) r = t;
+      if (v.kind == ValueKind::kDecimal)
+        r = v;
+      else if (v.kind == ValueKind::kInteger)
+        r = MakeDecimal(static_cast<double>(v.integer)), r->integer = 0;
+      else if (v.kind == ValueKind::kBoolean)
+        r = MakeDecimal(v.boolean ? 1 : 0), r->integer = 1;
+      else if (v.kind == ValueKind::kString && ParseNumberText(v.text, t, true))
+        r = t;
       break;
     case Function::kToString:
     case Function::kConvertsToString:
       switch (v.kind) {
-        case ValueKind::kString: r = v; break;
-        case ValueKind::kBoolean: r = MakeString(v.boolean ? "true" : "false"); break;
-        case ValueKind::kInteger: r = MakeString(Store(std::to_string(v.integer))); break;
-        case ValueKind::kDecimal: r = MakeString(Store(FormatDecimal(v.decimal))); break;
+        case ValueKind::kString:
+          r = v;
+          break;
+        case ValueKind::kBoolean:
+          r = MakeString(v.boolean ? "true" : "false");
+          break;
+        case ValueKind::kInteger:
+          r = MakeString(Store(std::to_string(v.integer)));
+          break;
+        case ValueKind::kDecimal:
+          r = MakeString(Store(FormatDecimal(v.decimal)));
+          break;
         case ValueKind::kDate:
         case ValueKind::kDateTime:
-        case ValueKind::kTime: r = MakeString(Store(FormatTemporal(v.kind, v.temporal))); break;
-        case ValueKind::kQuantity: r = MakeString(Store(QuantityText(v))); break;
-        default: break;
+        case ValueKind::kTime:
+          r = MakeString(Store(FormatTemporal(v.kind, v.temporal)));
+          break;
+        case ValueKind::kQuantity:
+          r = MakeString(Store(QuantityText(v)));
+          break;
+        default:
+          break;
       }
       break;
     case Function::kToDate:
     case Function::kConvertsToDate:
-      if (v.kind == ValueKind::kDate) r = v;
+      if (v.kind == ValueKind::kDate)
+        r = v;
       else if (v.kind == ValueKind::kDateTime) {
         r = v;
         r->kind = ValueKind::kDate;
@@ -133,7 +163,8 @@ void EvaluatorState::Convert(const AstNode* n, const Scope& scope, const Collect
       } else if (v.kind == ValueKind::kString) {
         t = Value();
         t.kind = ValueKind::kDate;
-        if (ParseDate(v.text, t.temporal)) r = t;
+        if (ParseDate(v.text, t.temporal))
+          r = t;
         else if (ParseDateTime(v.text, t.temporal)) {
           t.temporal.precision = std::min(t.temporal.precision, Precision::kDay);
           t.temporal.has_tz = false;
@@ -143,8 +174,10 @@ void EvaluatorState::Convert(const AstNode* n, const Scope& scope, const Collect
       break;
     case Function::kToDateTime:
     case Function::kConvertsToDateTime:
-      if (v.kind == ValueKind::kDateTime) r = v;
-      else if (v.kind == ValueKind::kDate) r = v, r->kind = ValueKind::kDateTime;
+      if (v.kind == ValueKind::kDateTime)
+        r = v;
+      else if (v.kind == ValueKind::kDate)
+        r = v, r->kind = ValueKind::kDateTime;
       else if (v.kind == ValueKind::kString) {
         t = Value();
         t.kind = ValueKind::kDateTime;
@@ -153,7 +186,8 @@ void EvaluatorState::Convert(const AstNode* n, const Scope& scope, const Collect
       break;
     case Function::kToTime:
     case Function::kConvertsToTime:
-      if (v.kind == ValueKind::kTime) r = v;
+      if (v.kind == ValueKind::kTime)
+        r = v;
       else if (v.kind == ValueKind::kString) {
         t = Value();
         t.kind = ValueKind::kTime;
@@ -164,7 +198,8 @@ void EvaluatorState::Convert(const AstNode* n, const Scope& scope, const Collect
       break;
     case Function::kToQuantity:
     case Function::kConvertsToQuantity: {
-      if (v.kind == ValueKind::kQuantity) r = v;
+      if (v.kind == ValueKind::kQuantity)
+        r = v;
       else if (v.kind == ValueKind::kInteger && v.boolean) {  // Long
       } else if (IsNumber(v)) {
         t = Value();
@@ -200,7 +235,8 @@ void EvaluatorState::Convert(const AstNode* n, const Scope& scope, const Collect
         std::string_view to_ucum = to_word.empty() ? target : CalendarToUcum(to_word);
         std::optional<double> converted;
         if (from_ym == to_ym) {
-          bool ucum_ym_to_word = r->boolean && (r->unit == "a" || r->unit == "mo") && !to_word.empty();
+          bool ucum_ym_to_word =
+              r->boolean && (r->unit == "a" || r->unit == "mo") && !to_word.empty();
           if (!ucum_ym_to_word) converted = ConvertUnit(r->decimal, from_ucum, to_ucum);
         } else if (from_ym) {
           // A calendar year is 365 days and a month 30 days when turned into fixed durations.
@@ -222,11 +258,14 @@ void EvaluatorState::Convert(const AstNode* n, const Scope& scope, const Collect
     default:
       break;
   }
-  if (test) out.push_back(MakeBoolean(r.has_value()));
-  else if (r) out.push_back(*r);
+  if (test)
+    out.push_back(MakeBoolean(r.has_value()));
+  else if (r)
+    out.push_back(*r);
 }
 
-void EvaluatorState::Math(const AstNode* n, const Scope& scope, const Collection& in, Collection& out) {
+void EvaluatorState::Math(const AstNode* n, const Scope& scope, const Collection& in,
+                          Collection& out) {
   if (in.empty()) return;
   if (in.size() > 1) Fail(std::string(n->name) + "() requires a single number");
   Value v;
@@ -259,13 +298,20 @@ void EvaluatorState::Math(const AstNode* n, const Scope& scope, const Collection
   };
   bool is_int = v.kind == ValueKind::kInteger;
   switch (n->function) {
-    case Function::kAbs: return push(std::fabs(x), is_int);
-    case Function::kCeiling: return push(std::ceil(x), !quantity);
-    case Function::kFloor: return push(std::floor(x), !quantity);
-    case Function::kTruncate: return push(std::trunc(x), !quantity);
-    case Function::kExp: return push(std::exp(x), false);
-    case Function::kLn: return push(std::log(x), false);
-    case Function::kSqrt: return push(std::sqrt(x), false);
+    case Function::kAbs:
+      return push(std::fabs(x), is_int);
+    case Function::kCeiling:
+      return push(std::ceil(x), !quantity);
+    case Function::kFloor:
+      return push(std::floor(x), !quantity);
+    case Function::kTruncate:
+      return push(std::trunc(x), !quantity);
+    case Function::kExp:
+      return push(std::exp(x), false);
+    case Function::kLn:
+      return push(std::log(x), false);
+    case Function::kSqrt:
+      return push(std::sqrt(x), false);
     case Function::kLog:
       if (!arg) return;
       return push(std::log(x) / std::log(*arg), false);

@@ -74,7 +74,8 @@ void EvaluatorState::Run(const Ast& ast, const Context& context) {
   scope.this_value = root_.empty() ? nullptr : &root_[0];
   Eval(ast.root, scope, result_);
   // Primitives that exist only as extensions have no value to report (as fhirpath.js).
-  std::erase_if(result_, [](const Value& v) { return v.kind == ValueKind::kNode && !v.has_element; });
+  std::erase_if(result_,
+                [](const Value& v) { return v.kind == ValueKind::kNode && !v.has_element; });
 }
 
 Value EvaluatorState::MakeNode(element e, std::int32_t type, std::int32_t node) const {
@@ -99,7 +100,9 @@ Value EvaluatorState::MakeResourceNode(element e) const {
 
 namespace {
 
-bool IsResourceType(const Model& m, std::int32_t type) { return type >= 0 && m.type(type).resource; }
+bool IsResourceType(const Model& m, std::int32_t type) {
+  return type >= 0 && m.type(type).resource;
+}
 
 bool IsNull(element e) { return e.type() == element_type::NULL_VALUE; }
 
@@ -199,7 +202,8 @@ void EvaluatorState::AppendChildren(const Value& item, std::string_view name,
       type = model_.FindType("Extension");
       node = type >= 0 ? model_.type(type).node : -1;
     }
-    adder.Add(true, child, false, element(), context_->typed ? type : -1, context_->typed ? node : -1);
+    adder.Add(true, child, false, element(), context_->typed ? type : -1,
+              context_->typed ? node : -1);
     return;
   }
   const ModelField* field = item.node >= 0 ? model_.node(item.node).Find(name) : nullptr;
@@ -222,7 +226,8 @@ void EvaluatorState::AppendChildren(const Value& item, std::string_view name,
   bool hv = false, hx = false;
   bool primitive = field && field->type >= 0 && model_.type(field->type).primitive;
   if (!primitive) {
-    // Only primitives have `_name` siblings: an object, or array of objects, needs no second lookup.
+    // Only primitives have `_name` siblings: an object, or array of objects, needs no second
+    // lookup.
     hv = !obj.at_key(name).get(value);
     if (!sibling.empty() && (!hv || !IsObjectOrObjects(value))) hx = !obj.at_key(sibling).get(ext);
   } else {
@@ -350,7 +355,8 @@ bool EvaluatorState::ToSystem(const Value& v, Value& out) const {
       out.decimal = value;
       out.integer = -1;
       out.boolean = true;  // UCUM
-      out.unit = has_code && (system.empty() || system == "http://unitsofmeasure.org") ? code : unit;
+      out.unit =
+          has_code && (system.empty() || system == "http://unitsofmeasure.org") ? code : unit;
       return true;
     }
     default:
@@ -361,16 +367,26 @@ bool EvaluatorState::ToSystem(const Value& v, Value& out) const {
 std::string_view EvaluatorState::TypeName(const Value& v, std::string_view* ns) const {
   *ns = "System";
   switch (v.kind) {
-    case ValueKind::kBoolean: return "Boolean";
-    case ValueKind::kInteger: return v.boolean ? "Long" : "Integer";
-    case ValueKind::kDecimal: return "Decimal";
-    case ValueKind::kString: return "String";
-    case ValueKind::kDate: return "Date";
-    case ValueKind::kDateTime: return "DateTime";
-    case ValueKind::kTime: return "Time";
-    case ValueKind::kQuantity: return "Quantity";
-    case ValueKind::kTypeInfo: return "TypeInfo";
-    case ValueKind::kNode: break;
+    case ValueKind::kBoolean:
+      return "Boolean";
+    case ValueKind::kInteger:
+      return v.boolean ? "Long" : "Integer";
+    case ValueKind::kDecimal:
+      return "Decimal";
+    case ValueKind::kString:
+      return "String";
+    case ValueKind::kDate:
+      return "Date";
+    case ValueKind::kDateTime:
+      return "DateTime";
+    case ValueKind::kTime:
+      return "Time";
+    case ValueKind::kQuantity:
+      return "Quantity";
+    case ValueKind::kTypeInfo:
+      return "TypeInfo";
+    case ValueKind::kNode:
+      break;
   }
   if (v.type >= 0) {
     std::string_view n = model_.type(v.type).name;
@@ -380,19 +396,24 @@ std::string_view EvaluatorState::TypeName(const Value& v, std::string_view* ns) 
   }
   if (!v.has_element) return "Object";
   switch (v.element.type()) {
-    case element_type::STRING: return "String";
+    case element_type::STRING:
+      return "String";
     case element_type::INT64:
-    case element_type::UINT64: return "Integer";
-    case element_type::DOUBLE: return "Decimal";
-    case element_type::BOOL: return "Boolean";
-    default: return "Object";
+    case element_type::UINT64:
+      return "Integer";
+    case element_type::DOUBLE:
+      return "Decimal";
+    case element_type::BOOL:
+      return "Boolean";
+    default:
+      return "Object";
   }
 }
 
 namespace {
 
-constexpr std::string_view kSystemTypes[] = {"Boolean", "String", "Integer", "Long", "Decimal",
-                                             "Date", "DateTime", "Time", "Quantity"};
+constexpr std::string_view kSystemTypes[] = {"Boolean", "String",   "Integer", "Long",    "Decimal",
+                                             "Date",    "DateTime", "Time",    "Quantity"};
 
 bool IsSystemType(std::string_view name) {
   for (auto t : kSystemTypes) {
@@ -404,14 +425,22 @@ bool IsSystemType(std::string_view name) {
 // The System type a FHIR primitive's value has ("code" -> "String").
 std::string_view SystemTypeOf(const Model& m, std::int32_t type) {
   switch (m.type(type).kind) {
-    case PrimitiveKind::kString: return "String";
-    case PrimitiveKind::kInteger: return "Integer";
-    case PrimitiveKind::kDecimal: return "Decimal";
-    case PrimitiveKind::kBoolean: return "Boolean";
-    case PrimitiveKind::kDate: return "Date";
-    case PrimitiveKind::kDateTime: return "DateTime";
-    case PrimitiveKind::kTime: return "Time";
-    case PrimitiveKind::kNone: break;
+    case PrimitiveKind::kString:
+      return "String";
+    case PrimitiveKind::kInteger:
+      return "Integer";
+    case PrimitiveKind::kDecimal:
+      return "Decimal";
+    case PrimitiveKind::kBoolean:
+      return "Boolean";
+    case PrimitiveKind::kDate:
+      return "Date";
+    case PrimitiveKind::kDateTime:
+      return "DateTime";
+    case PrimitiveKind::kTime:
+      return "Time";
+    case PrimitiveKind::kNone:
+      break;
   }
   return {};
 }
@@ -420,8 +449,10 @@ std::string_view SystemTypeOf(const Model& m, std::int32_t type) {
 
 bool EvaluatorState::IsType(const Value& v, std::string_view spec) const {
   std::string_view ns;
-  if (spec.starts_with("System.")) ns = "System", spec.remove_prefix(7);
-  else if (spec.starts_with("FHIR.")) ns = "FHIR", spec.remove_prefix(5);
+  if (spec.starts_with("System."))
+    ns = "System", spec.remove_prefix(7);
+  else if (spec.starts_with("FHIR."))
+    ns = "FHIR", spec.remove_prefix(5);
   std::int32_t t = ns == "System" ? -1 : model_.FindType(spec);
   bool system = ns != "FHIR" && IsSystemType(spec);
   if (t < 0 && !system) Fail("unknown type '" + std::string(spec) + "'");
@@ -471,8 +502,10 @@ void EvaluatorState::Eval(const AstNode* n, const Scope& scope, Collection& out)
     case NodeKind::kEmpty:
       return;
     case NodeKind::kThis:
-      if (scope.this_value) out.push_back(*scope.this_value);
-      else out.insert(out.end(), scope.focus->begin(), scope.focus->end());
+      if (scope.this_value)
+        out.push_back(*scope.this_value);
+      else
+        out.insert(out.end(), scope.focus->begin(), scope.focus->end());
       return;
     case NodeKind::kIndex:
       out.push_back(MakeInteger(scope.index));
@@ -490,7 +523,8 @@ void EvaluatorState::Eval(const AstNode* n, const Scope& scope, Collection& out)
       for (const Value& item : in) {
         if (type_name && item.kind == ValueKind::kNode && item.has_element) {
           std::string_view rt;
-          bool is_type = item.element.is_object() && !item.element["resourceType"].get(rt) && rt == n->name;
+          bool is_type =
+              item.element.is_object() && !item.element["resourceType"].get(rt) && rt == n->name;
           if (!is_type && item.type >= 0) {
             std::int32_t t = model_.FindType(n->name);
             is_type = t >= 0 && model_.IsA(item.type, t);
@@ -523,12 +557,17 @@ void EvaluatorState::Eval(const AstNode* n, const Scope& scope, Collection& out)
       Eval(n->receiver, scope, *input);
       if (input->empty()) return;
       Value v;
-      if (input->size() != 1 || !ToSystem((*input)[0], v)) Fail("unary operator requires a single value");
+      if (input->size() != 1 || !ToSystem((*input)[0], v))
+        Fail("unary operator requires a single value");
       if (n->op == BinaryOp::kMinus) {
-        if (v.kind == ValueKind::kInteger) v.integer = -v.integer;
-        else if (v.kind == ValueKind::kDecimal || v.kind == ValueKind::kQuantity) v.decimal = -v.decimal;
-        else Fail("unary '-' requires a number or a Quantity");
-      } else if (v.kind != ValueKind::kInteger && v.kind != ValueKind::kDecimal && v.kind != ValueKind::kQuantity) {
+        if (v.kind == ValueKind::kInteger)
+          v.integer = -v.integer;
+        else if (v.kind == ValueKind::kDecimal || v.kind == ValueKind::kQuantity)
+          v.decimal = -v.decimal;
+        else
+          Fail("unary '-' requires a number or a Quantity");
+      } else if (v.kind != ValueKind::kInteger && v.kind != ValueKind::kDecimal &&
+                 v.kind != ValueKind::kQuantity) {
         Fail("unary '+' requires a number or a Quantity");
       }
       out.push_back(v);
@@ -538,10 +577,13 @@ void EvaluatorState::Eval(const AstNode* n, const Scope& scope, Collection& out)
       Temp input(*this);
       Eval(n->receiver, scope, *input);
       if (input->empty()) return;
-      if (input->size() > 1) Fail(std::string(n->op == BinaryOp::kIs ? "'is'" : "'as'") + " requires a single item");
+      if (input->size() > 1)
+        Fail(std::string(n->op == BinaryOp::kIs ? "'is'" : "'as'") + " requires a single item");
       bool match = IsType((*input)[0], n->name);
-      if (n->op == BinaryOp::kIs) out.push_back(MakeBoolean(match));
-      else if (match) out.push_back((*input)[0]);
+      if (n->op == BinaryOp::kIs)
+        out.push_back(MakeBoolean(match));
+      else if (match)
+        out.push_back((*input)[0]);
       return;
     }
     case NodeKind::kBinary:
@@ -596,7 +638,8 @@ std::variant<bool, EvalError> Evaluator::EvaluatesToTrue(const Expression& expre
   auto values = r.values();
   if (values.empty()) return false;
   if (values.size() > 1)
-    return EvalError{"criteria returned " + std::to_string(values.size()) + " items, expected one Boolean"};
+    return EvalError{"criteria returned " + std::to_string(values.size()) +
+                     " items, expected one Boolean"};
   // FHIRPath singleton evaluation: one non-Boolean item counts as true.
   Value v;
   if (!state_->ToSystem(values[0], v) || v.kind != ValueKind::kBoolean) return true;
@@ -614,7 +657,8 @@ EvalResult Evaluate(const Expression& expression, const Context& context) {
   return ThreadEvaluator().Evaluate(expression, context);
 }
 
-std::variant<bool, EvalError> EvaluatesToTrue(const Expression& expression, const Context& context) {
+std::variant<bool, EvalError> EvaluatesToTrue(const Expression& expression,
+                                              const Context& context) {
   return ThreadEvaluator().EvaluatesToTrue(expression, context);
 }
 

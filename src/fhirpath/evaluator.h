@@ -31,6 +31,33 @@ struct Scope {
   const Collection* total = nullptr;  // $total inside aggregate()
 };
 
+class EvaluatorState;
+
+// One function call being evaluated: its node, scope, input and output, and the argument
+// helpers the functions share. Arguments evaluate against the caller's scope; lambdas get the
+// item as $this and as their focus.
+struct Invocation {
+  EvaluatorState& state;
+  const AstNode* node;
+  const Scope& scope;
+  const Collection& in;
+  Collection& out;
+
+  void Arg(std::size_t i, Collection& into) const;
+  void Lambda(const AstNode* body, const Value& item, std::int64_t index, const Collection* total,
+              Collection& into) const;
+  // Null when c is empty; fails when it has more than one item.
+  const Value* Single(const Collection& c, const char* what) const;
+  // The input (or argument i) as one system value; nullopt when empty or value-less.
+  std::optional<Value> InputValue(const char* what) const;
+  std::optional<std::string_view> InputString() const;
+  std::optional<Value> ArgValue(std::size_t i, Collection& tmp) const;
+  std::optional<std::string_view> ArgString(std::size_t i, Collection& tmp) const;
+  std::optional<std::int64_t> ArgInteger(std::size_t i, Collection& tmp) const;
+  void PushBool(bool b) const;
+  void PushString(std::string_view s) const;
+};
+
 class EvaluatorState {
  public:
   EvaluatorState();
@@ -95,8 +122,17 @@ class EvaluatorState {
   // where()/exists()/all() criteria: a single Boolean is itself; empty is false; else true.
   bool CriteriaTrue(const Collection& c);
 
-  // --- functions (functions.cpp, conversions.cpp)
+  // --- functions (functions.cpp, conversions.cpp), by group of the specification
   void Call(const AstNode* n, const Scope& scope, Collection& out);
+  void Existence(const Invocation& call);
+  void Filtering(const Invocation& call);
+  void Subsetting(const Invocation& call);
+  void Strings(const Invocation& call);
+  void StringPatterns(const Invocation& call);
+  void StringCodecs(const Invocation& call);
+  void Utility(const Invocation& call);
+  void Aggregates(const Invocation& call);
+  void TypesAndFhir(const Invocation& call);
   void Convert(const AstNode* n, const Scope& scope, const Collection& in, Collection& out);
   void Math(const AstNode* n, const Scope& scope, const Collection& in, Collection& out);
   void Resolve(const Value& v, Collection& out);

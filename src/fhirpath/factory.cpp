@@ -9,24 +9,36 @@ namespace {
 
 std::string_view FactoryTypeName(Function f) {
   switch (f) {
-    case Function::kFactoryString: return "string";
-    case Function::kFactoryInteger: return "integer";
-    case Function::kFactoryInteger64: return "integer64";
-    case Function::kFactoryDecimal: return "decimal";
-    case Function::kFactoryBoolean: return "boolean";
-    case Function::kFactoryDate: return "date";
-    case Function::kFactoryDateTime: return "dateTime";
-    case Function::kFactoryTime: return "time";
-    case Function::kFactoryUri: return "uri";
-    case Function::kFactoryCode: return "code";
-    default: return {};
+    case Function::kFactoryString:
+      return "string";
+    case Function::kFactoryInteger:
+      return "integer";
+    case Function::kFactoryInteger64:
+      return "integer64";
+    case Function::kFactoryDecimal:
+      return "decimal";
+    case Function::kFactoryBoolean:
+      return "boolean";
+    case Function::kFactoryDate:
+      return "date";
+    case Function::kFactoryDateTime:
+      return "dateTime";
+    case Function::kFactoryTime:
+      return "time";
+    case Function::kFactoryUri:
+      return "uri";
+    case Function::kFactoryCode:
+      return "code";
+    default:
+      return {};
   }
 }
 
 }  // namespace
 
 simdjson::dom::element EvaluatorState::ParseOwned(const std::string& json) {
-  if (documents_used_ == documents_.size()) documents_.push_back(std::make_unique<simdjson::dom::parser>());
+  if (documents_used_ == documents_.size())
+    documents_.push_back(std::make_unique<simdjson::dom::parser>());
   simdjson::dom::element e;
   if (documents_[documents_used_++]->parse(json).get(e)) Fail("%factory built invalid JSON");
   return e;
@@ -40,13 +52,20 @@ std::string EvaluatorState::JsonOf(const Value& v, std::string* fhir_type) {
   switch (v.kind) {
     case ValueKind::kNode:
       return v.has_element ? simdjson::to_string(v.element) : "null";
-    case ValueKind::kString: AppendJsonString(out, v.text); return out;
-    case ValueKind::kBoolean: return v.boolean ? "true" : "false";
-    case ValueKind::kInteger: return std::to_string(v.integer);
-    case ValueKind::kDecimal: return FormatDecimal(v.decimal);
+    case ValueKind::kString:
+      AppendJsonString(out, v.text);
+      return out;
+    case ValueKind::kBoolean:
+      return v.boolean ? "true" : "false";
+    case ValueKind::kInteger:
+      return std::to_string(v.integer);
+    case ValueKind::kDecimal:
+      return FormatDecimal(v.decimal);
     case ValueKind::kDate:
     case ValueKind::kDateTime:
-    case ValueKind::kTime: AppendJsonString(out, FormatTemporal(v.kind, v.temporal)); return out;
+    case ValueKind::kTime:
+      AppendJsonString(out, FormatTemporal(v.kind, v.temporal));
+      return out;
     case ValueKind::kQuantity:
       out = "{\"value\":" + FormatDecimal(v.decimal) + ",\"unit\":";
       AppendJsonString(out, v.unit);
@@ -67,7 +86,8 @@ void EvaluatorState::Factory(const AstNode* n, const Scope& scope, Collection& o
   auto arg = [&](std::size_t i, Collection& into) -> const Value* {
     if (i >= n->args.size()) return nullptr;
     Eval(n->args[i], scope, into);
-    if (into.size() > 1) Fail("%factory." + std::string(n->name) + "() arguments must be single values");
+    if (into.size() > 1)
+      Fail("%factory." + std::string(n->name) + "() arguments must be single values");
     return into.empty() ? nullptr : &into[0];
   };
   Temp a0(*this), a1(*this), a2(*this), a3(*this);
@@ -101,7 +121,8 @@ void EvaluatorState::Factory(const AstNode* n, const Scope& scope, Collection& o
     if (value) {
       std::string type;
       std::string text = JsonOf(*value, &type);
-      if (!type.empty()) type[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(type[0])));
+      if (!type.empty())
+        type[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(type[0])));
       json += ",\"value" + type + "\":" + text;
     }
     json += "}";

@@ -109,8 +109,9 @@ Model::Model() {
   for (auto& n : nodes_) {
     std::vector<std::size_t> order(n.fields.size());
     for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
-    std::stable_sort(order.begin(), order.end(),
-                     [&](std::size_t a, std::size_t b) { return n.fields[a].name < n.fields[b].name; });
+    std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+      return n.fields[a].name < n.fields[b].name;
+    });
     std::vector<std::int32_t> where(order.size());
     for (std::size_t i = 0; i < order.size(); ++i) where[order[i]] = static_cast<std::int32_t>(i);
     std::vector<ModelField> sorted;
@@ -128,23 +129,34 @@ Model::Model() {
   type_index_ = std::move(types);
   // Types without fields of their own (Age, Duration...) use their nearest ancestor's.
   for (auto& t : types_) {
-    for (std::int32_t p = t.parent; t.node < 0 && p >= 0; p = types_[p].parent) t.node = types_[p].node;
+    for (std::int32_t p = t.parent; t.node < 0 && p >= 0; p = types_[p].parent)
+      t.node = types_[p].node;
   }
   static constexpr std::pair<std::string_view, PrimitiveKind> kRoots[] = {
-      {"string", PrimitiveKind::kString},     {"uri", PrimitiveKind::kString},
-      {"base64Binary", PrimitiveKind::kString}, {"xhtml", PrimitiveKind::kString},
-      {"System.String", PrimitiveKind::kString}, {"integer", PrimitiveKind::kInteger},
-      {"System.Integer", PrimitiveKind::kInteger}, {"decimal", PrimitiveKind::kDecimal},
-      {"System.Decimal", PrimitiveKind::kDecimal}, {"boolean", PrimitiveKind::kBoolean},
-      {"System.Boolean", PrimitiveKind::kBoolean}, {"date", PrimitiveKind::kDate},
-      {"System.Date", PrimitiveKind::kDate},   {"dateTime", PrimitiveKind::kDateTime},
-      {"instant", PrimitiveKind::kDateTime},   {"System.DateTime", PrimitiveKind::kDateTime},
-      {"time", PrimitiveKind::kTime},          {"System.Time", PrimitiveKind::kTime}};
+      {"string", PrimitiveKind::kString},
+      {"uri", PrimitiveKind::kString},
+      {"base64Binary", PrimitiveKind::kString},
+      {"xhtml", PrimitiveKind::kString},
+      {"System.String", PrimitiveKind::kString},
+      {"integer", PrimitiveKind::kInteger},
+      {"System.Integer", PrimitiveKind::kInteger},
+      {"decimal", PrimitiveKind::kDecimal},
+      {"System.Decimal", PrimitiveKind::kDecimal},
+      {"boolean", PrimitiveKind::kBoolean},
+      {"System.Boolean", PrimitiveKind::kBoolean},
+      {"date", PrimitiveKind::kDate},
+      {"System.Date", PrimitiveKind::kDate},
+      {"dateTime", PrimitiveKind::kDateTime},
+      {"instant", PrimitiveKind::kDateTime},
+      {"System.DateTime", PrimitiveKind::kDateTime},
+      {"time", PrimitiveKind::kTime},
+      {"System.Time", PrimitiveKind::kTime}};
   const std::int32_t quantity = FindType("Quantity"), resource = FindType("Resource");
   for (std::int32_t i = 0; i < static_cast<std::int32_t>(types_.size()); ++i) {
     types_[i].quantity = quantity >= 0 && IsA(i, quantity);
     types_[i].resource = resource >= 0 && IsA(i, resource);
-    for (std::int32_t t = i, guard = 0; t >= 0 && guard < 8 && types_[i].kind == PrimitiveKind::kNone;
+    for (std::int32_t t = i, guard = 0;
+         t >= 0 && guard < 8 && types_[i].kind == PrimitiveKind::kNone;
          t = types_[t].parent, ++guard) {
       for (auto [name, kind] : kRoots) {
         if (types_[t].name == name) types_[i].kind = kind;

@@ -25,7 +25,16 @@ struct ModelNode {
 };
 
 // How a JSON primitive typed with a model type reads as a FHIRPath system value.
-enum class PrimitiveKind : std::uint8_t { kNone, kString, kInteger, kDecimal, kBoolean, kDate, kDateTime, kTime };
+enum class PrimitiveKind : std::uint8_t {
+  kNone,
+  kString,
+  kInteger,
+  kDecimal,
+  kBoolean,
+  kDate,
+  kDateTime,
+  kTime
+};
 
 struct ModelType {
   std::string_view name;

@@ -12,7 +12,9 @@ namespace topicbridge::fhirpath {
 using simdjson::dom::element;
 using simdjson::dom::element_type;
 
-bool IsNumber(const Value& v) { return v.kind == ValueKind::kInteger || v.kind == ValueKind::kDecimal; }
+bool IsNumber(const Value& v) {
+  return v.kind == ValueKind::kInteger || v.kind == ValueKind::kDecimal;
+}
 double NumberOf(const Value& v) {
   return v.kind == ValueKind::kInteger ? static_cast<double>(v.integer) : v.decimal;
 }
@@ -97,8 +99,8 @@ double Clean(double d) {
 }
 
 struct UnitView {
-  std::string_view ucum;  // UCUM code
-  bool word = false;      // written as a calendar keyword
+  std::string_view ucum;    // UCUM code
+  bool word = false;        // written as a calendar keyword
   bool year_month = false;  // calendar year or month keyword: not a fixed duration
   bool ucum_year_month = false;
 };
@@ -133,7 +135,8 @@ std::optional<Aligned> AlignQuantities(const Value& x, const Value& y, bool equi
       return v * ParseUcum(u.ucum)->factor;
     };
     if (ux.year_month && uy.year_month) {
-      double a = ux.ucum == "a" ? x.decimal * 12 : x.decimal, b = uy.ucum == "a" ? y.decimal * 12 : y.decimal;
+      double a = ux.ucum == "a" ? x.decimal * 12 : x.decimal,
+             b = uy.ucum == "a" ? y.decimal * 12 : y.decimal;
       return Aligned{a, b, Scale(x), Scale(y)};
     }
     return Aligned{seconds(ux, x.decimal), seconds(uy, y.decimal), 15, 15};
@@ -147,7 +150,8 @@ std::optional<Aligned> AlignQuantities(const Value& x, const Value& y, bool equi
   if (!cx || !cy || !cx->SameDimension(*cy)) return std::nullopt;
   bool convert_y = cx->factor <= cy->factor;  // convert into the finer unit
   const Value& from = convert_y ? y : x;
-  std::string_view from_unit = convert_y ? uy.ucum : ux.ucum, to_unit = convert_y ? ux.ucum : uy.ucum;
+  std::string_view from_unit = convert_y ? uy.ucum : ux.ucum,
+                   to_unit = convert_y ? ux.ucum : uy.ucum;
   auto converted = ConvertUnit(from.decimal, from_unit, to_unit);
   if (!converted) return std::nullopt;
   double ratio = convert_y ? cy->factor / cx->factor : cx->factor / cy->factor;
@@ -182,13 +186,16 @@ std::optional<bool> EvaluatorState::Equal(const Value& a, const Value& b) {
   Value x, y;
   bool hx = ToSystem(a, x), hy = ToSystem(b, y);
   if (!hx || !hy) return false;
-  if ((x.kind == ValueKind::kString && IsTemporal(y.kind)) || (y.kind == ValueKind::kString && IsTemporal(x.kind))) {
+  if ((x.kind == ValueKind::kString && IsTemporal(y.kind)) ||
+      (y.kind == ValueKind::kString && IsTemporal(x.kind))) {
     Value probe;
     std::string_view s = x.kind == ValueKind::kString ? x.text : y.text;
-    if (!ParseTemporalLiteral(s, probe) && !ParseTemporalLiteral("T" + std::string(s), probe)) return false;
+    if (!ParseTemporalLiteral(s, probe) && !ParseTemporalLiteral("T" + std::string(s), probe))
+      return false;
   }
   if (IsNumber(x) && IsNumber(y)) {
-    if (x.kind == ValueKind::kInteger && y.kind == ValueKind::kInteger) return x.integer == y.integer;
+    if (x.kind == ValueKind::kInteger && y.kind == ValueKind::kInteger)
+      return x.integer == y.integer;
     return Clean(NumberOf(x)) == Clean(NumberOf(y));
   }
   if (x.kind == ValueKind::kString && y.kind == ValueKind::kString) return x.text == y.text;
@@ -268,7 +275,8 @@ bool EvaluatorState::Equivalent(const Value& a, const Value& b) {
     return RoundTo(al->a, s) == RoundTo(al->b, s);
   }
   if (IsTemporal(x.kind) && IsTemporal(y.kind)) {
-    auto c = CompareTemporal(x.kind == ValueKind::kTime ? x.kind : ValueKind::kDateTime, x.temporal, y.temporal);
+    auto c = CompareTemporal(x.kind == ValueKind::kTime ? x.kind : ValueKind::kDateTime, x.temporal,
+                             y.temporal);
     return c && *c == 0;
   }
   auto eq = Equal(x, y);
@@ -306,22 +314,26 @@ std::optional<int> EvaluatorState::CompareSystem(Value x, Value y) {
     int c = x.text.compare(y.text);
     return c < 0 ? -1 : c > 0 ? 1 : 0;
   }
-  if (x.kind == ValueKind::kBoolean && y.kind == ValueKind::kBoolean) return int(x.boolean) - int(y.boolean);
+  if (x.kind == ValueKind::kBoolean && y.kind == ValueKind::kBoolean)
+    return int(x.boolean) - int(y.boolean);
   // A string meets a date/time: read it as one.
   if (x.kind == ValueKind::kString && IsTemporal(y.kind)) {
     Value t;
-    if (!ParseTemporalLiteral(y.kind == ValueKind::kTime ? "T" + std::string(x.text) : std::string(x.text), t))
+    if (!ParseTemporalLiteral(
+            y.kind == ValueKind::kTime ? "T" + std::string(x.text) : std::string(x.text), t))
       return std::nullopt;
     x = t;
   } else if (y.kind == ValueKind::kString && IsTemporal(x.kind)) {
     Value t;
-    if (!ParseTemporalLiteral(x.kind == ValueKind::kTime ? "T" + std::string(y.text) : std::string(y.text), t))
+    if (!ParseTemporalLiteral(
+            x.kind == ValueKind::kTime ? "T" + std::string(y.text) : std::string(y.text), t))
       return std::nullopt;
     y = t;
   }
   if (IsTemporal(x.kind) && IsTemporal(y.kind)) {
     if ((x.kind == ValueKind::kTime) != (y.kind == ValueKind::kTime)) return std::nullopt;
-    return CompareTemporal(x.kind == ValueKind::kTime ? x.kind : ValueKind::kDateTime, x.temporal, y.temporal);
+    return CompareTemporal(x.kind == ValueKind::kTime ? x.kind : ValueKind::kDateTime, x.temporal,
+                           y.temporal);
   }
   if (x.kind == ValueKind::kQuantity && IsNumber(y)) y = QuantityFromNumber(y);
   if (y.kind == ValueKind::kQuantity && IsNumber(x)) x = QuantityFromNumber(x);
@@ -339,8 +351,10 @@ std::optional<bool> EvaluatorState::CollectionsEqual(const Collection& a, const 
   bool unknown = false;
   for (std::size_t i = 0; i < a.size(); ++i) {
     auto e = Equal(a[i], b[i]);
-    if (!e) unknown = true;
-    else if (!*e) return false;
+    if (!e)
+      unknown = true;
+    else if (!*e)
+      return false;
   }
   if (unknown) return std::nullopt;
   return true;
@@ -369,9 +383,12 @@ bool EvaluatorState::Contains(const Collection& c, const Value& v) {
   return false;
 }
 
-std::optional<bool> EvaluatorState::AsBoolean(const Collection& c, std::string_view what, bool strict) {
+std::optional<bool> EvaluatorState::AsBoolean(const Collection& c, std::string_view what,
+                                              bool strict) {
   if (c.empty()) return std::nullopt;
-  if (c.size() > 1) Fail(std::string(what) + " requires a single Boolean, got " + std::to_string(c.size()) + " items");
+  if (c.size() > 1)
+    Fail(std::string(what) + " requires a single Boolean, got " + std::to_string(c.size()) +
+         " items");
   Value v;
   if (ToSystem(c[0], v) && v.kind == ValueKind::kBoolean) return v.boolean;
   if (strict) return std::nullopt;
@@ -406,7 +423,8 @@ void EvaluatorState::Arithmetic(BinaryOp op, const Value& a, const Value& b, Col
   }
   if (IsNumber(x) && IsNumber(y)) return NumberArithmetic(op, x, y, out);
   // A duration may come first in an addition to a date/time.
-  if (op == BinaryOp::kPlus && x.kind == ValueKind::kQuantity && IsTemporal(y.kind)) std::swap(x, y);
+  if (op == BinaryOp::kPlus && x.kind == ValueKind::kQuantity && IsTemporal(y.kind))
+    std::swap(x, y);
   if (IsTemporal(x.kind) && y.kind == ValueKind::kQuantity &&
       (op == BinaryOp::kPlus || op == BinaryOp::kMinus))
     return TemporalArithmetic(op, x, y, out);
@@ -447,13 +465,17 @@ void EvaluatorState::NumberArithmetic(BinaryOp op, const Value& x, const Value& 
       return;
     case BinaryOp::kDiv:
       if (q == 0) return;
-      if (ints) push_integer(x.integer / y.integer);
-      else out.push_back(MakeInteger(static_cast<std::int64_t>(std::trunc(p / q))));
+      if (ints)
+        push_integer(x.integer / y.integer);
+      else
+        out.push_back(MakeInteger(static_cast<std::int64_t>(std::trunc(p / q))));
       return;
     case BinaryOp::kMod:
       if (q == 0) return;
-      if (ints) push_integer(x.integer % y.integer);
-      else out.push_back(MakeDecimal(Clean(std::fmod(p, q))));
+      if (ints)
+        push_integer(x.integer % y.integer);
+      else
+        out.push_back(MakeDecimal(Clean(std::fmod(p, q))));
       return;
     default:
       Fail("operator not defined for numbers");
@@ -529,8 +551,7 @@ void EvaluatorState::QuantitySum(BinaryOp op, const Value& x, const Value& y, Co
   out.push_back(r);
 }
 
-void EvaluatorState::QuantityProduct(BinaryOp op, const Value& x, const Value& y,
-                                     Collection& out) {
+void EvaluatorState::QuantityProduct(BinaryOp op, const Value& x, const Value& y, Collection& out) {
   UnitView ux = ViewUnit(x), uy = ViewUnit(y);
   if (ux.word || uy.word) return;  // calendar durations do not multiply
   if (op == BinaryOp::kDivide && y.decimal == 0) return;
@@ -548,9 +569,12 @@ void EvaluatorState::QuantityProduct(BinaryOp op, const Value& x, const Value& y
   }
   r.decimal = Clean(op == BinaryOp::kTimes ? x.decimal * y.decimal : x.decimal / y.decimal);
   std::string unit;
-  if (uy.ucum == "1") unit = std::string(ux.ucum);
-  else if (ux.ucum == "1" && op == BinaryOp::kTimes) unit = std::string(uy.ucum);
-  else unit = std::string(ux.ucum) + (op == BinaryOp::kTimes ? "." : "/") + std::string(uy.ucum);
+  if (uy.ucum == "1")
+    unit = std::string(ux.ucum);
+  else if (ux.ucum == "1" && op == BinaryOp::kTimes)
+    unit = std::string(uy.ucum);
+  else
+    unit = std::string(ux.ucum) + (op == BinaryOp::kTimes ? "." : "/") + std::string(uy.ucum);
   r.unit = Store(unit);
   out.push_back(r);
 }
@@ -564,14 +588,18 @@ void EvaluatorState::Binary(const AstNode* n, const Scope& scope, Collection& ou
   switch (n->op) {
     case BinaryOp::kAnd: {
       auto a = AsBoolean(l, "'and'", true), b = AsBoolean(r, "'and'", true);
-      if ((a && !*a) || (b && !*b)) out.push_back(MakeBoolean(false));
-      else if (a && b) out.push_back(MakeBoolean(true));
+      if ((a && !*a) || (b && !*b))
+        out.push_back(MakeBoolean(false));
+      else if (a && b)
+        out.push_back(MakeBoolean(true));
       return;
     }
     case BinaryOp::kOr: {
       auto a = AsBoolean(l, "'or'", true), b = AsBoolean(r, "'or'", true);
-      if ((a && *a) || (b && *b)) out.push_back(MakeBoolean(true));
-      else if (a && b) out.push_back(MakeBoolean(false));
+      if ((a && *a) || (b && *b))
+        out.push_back(MakeBoolean(true));
+      else if (a && b)
+        out.push_back(MakeBoolean(false));
       return;
     }
     case BinaryOp::kXor: {
@@ -581,9 +609,12 @@ void EvaluatorState::Binary(const AstNode* n, const Scope& scope, Collection& ou
     }
     case BinaryOp::kImplies: {
       auto a = AsBoolean(l, "'implies'", true), b = AsBoolean(r, "'implies'", true);
-      if (a && !*a) out.push_back(MakeBoolean(true));
-      else if (b && *b) out.push_back(MakeBoolean(true));
-      else if (a && b) out.push_back(MakeBoolean(false));
+      if (a && !*a)
+        out.push_back(MakeBoolean(true));
+      else if (b && *b)
+        out.push_back(MakeBoolean(true));
+      else if (a && b)
+        out.push_back(MakeBoolean(false));
       return;
     }
     case BinaryOp::kUnion: {
@@ -635,13 +666,15 @@ void EvaluatorState::Binary(const AstNode* n, const Scope& scope, Collection& ou
                           (y.kind == ValueKind::kQuantity && IsNumber(x));
         if (!comparable) Fail("cannot compare these types");
         bool time_x = x.kind == ValueKind::kTime, time_y = y.kind == ValueKind::kTime;
-        if (IsTemporal(x.kind) && IsTemporal(y.kind) && time_x != time_y) Fail("cannot compare a time with a date");
-        if ((x.kind == ValueKind::kString && IsTemporal(y.kind)) || (y.kind == ValueKind::kString && IsTemporal(x.kind)))
+        if (IsTemporal(x.kind) && IsTemporal(y.kind) && time_x != time_y)
+          Fail("cannot compare a time with a date");
+        if ((x.kind == ValueKind::kString && IsTemporal(y.kind)) ||
+            (y.kind == ValueKind::kString && IsTemporal(x.kind)))
           Fail("cannot compare a String with a date/time");
         return;
       }
-      bool result = n->op == BinaryOp::kLess      ? *c < 0
-                    : n->op == BinaryOp::kGreater ? *c > 0
+      bool result = n->op == BinaryOp::kLess          ? *c < 0
+                    : n->op == BinaryOp::kGreater     ? *c > 0
                     : n->op == BinaryOp::kLessOrEqual ? *c <= 0
                                                       : *c >= 0;
       out.push_back(MakeBoolean(result));
@@ -660,7 +693,8 @@ void EvaluatorState::Binary(const AstNode* n, const Scope& scope, Collection& ou
     default:
       if (l.empty() || r.empty()) return;
       if (l.size() > 1 || r.size() > 1) Fail("arithmetic requires single items");
-      if ((l[0].kind == ValueKind::kNode && !l[0].has_element) || (r[0].kind == ValueKind::kNode && !r[0].has_element))
+      if ((l[0].kind == ValueKind::kNode && !l[0].has_element) ||
+          (r[0].kind == ValueKind::kNode && !r[0].has_element))
         return;
       Arithmetic(n->op, l[0], r[0], out);
       return;

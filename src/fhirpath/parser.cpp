@@ -12,7 +12,14 @@ namespace topicbridge::fhirpath {
 namespace {
 
 enum class Tok : std::uint8_t {
-  kEnd, kIdentifier, kQuotedIdentifier, kString, kNumber, kLong, kTemporal, kVariable,
+  kEnd,
+  kIdentifier,
+  kQuotedIdentifier,
+  kString,
+  kNumber,
+  kLong,
+  kTemporal,
+  kVariable,
   kSpecial,  // $this $index $total
   kSymbol,
 };
@@ -29,9 +36,7 @@ struct ParseFailure {
   std::string message;
 };
 
-bool IsIdentStart(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
-}
+bool IsIdentStart(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'; }
 bool IsDigit(char c) { return c >= '0' && c <= '9'; }
 
 class Lexer {
@@ -121,7 +126,8 @@ class Lexer {
         while (i_ < s_.size() && s_[i_] != '\n') ++i_;
       } else if (s_.substr(i_, 2) == "/*") {
         std::size_t end = s_.find("*/", i_ + 2);
-        if (end == std::string_view::npos) throw ParseFailure{static_cast<std::uint32_t>(i_), "unterminated comment"};
+        if (end == std::string_view::npos)
+          throw ParseFailure{static_cast<std::uint32_t>(i_), "unterminated comment"};
         i_ = end + 2;
       } else {
         return;
@@ -141,10 +147,18 @@ class Lexer {
       if (i_ >= s_.size()) break;
       char e = s_[i_++];
       switch (e) {
-        case 'n': out += '\n'; break;
-        case 'r': out += '\r'; break;
-        case 't': out += '\t'; break;
-        case 'f': out += '\f'; break;
+        case 'n':
+          out += '\n';
+          break;
+        case 'r':
+          out += '\r';
+          break;
+        case 't':
+          out += '\t';
+          break;
+        case 'f':
+          out += '\f';
+          break;
         case 'u': {
           unsigned cp = 0;
           auto r = std::from_chars(s_.data() + i_, s_.data() + std::min(i_ + 4, s_.size()), cp, 16);
@@ -155,7 +169,8 @@ class Lexer {
           i_ += 4;
           if (cp >= 0xD800 && cp < 0xDC00 && s_.substr(i_, 2) == "\\u") {
             unsigned low = 0;
-            auto r2 = std::from_chars(s_.data() + i_ + 2, s_.data() + std::min(i_ + 6, s_.size()), low, 16);
+            auto r2 = std::from_chars(s_.data() + i_ + 2, s_.data() + std::min(i_ + 6, s_.size()),
+                                      low, 16);
             if (r2.ptr == s_.data() + i_ + 6 && low >= 0xDC00 && low < 0xE000) {
               cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
               i_ += 6;
@@ -164,7 +179,8 @@ class Lexer {
           AppendUtf8(out, cp);
           break;
         }
-        default: out += e;  // \\ \' \" \` \/
+        default:
+          out += e;  // \\ \' \" \` \/
       }
     }
     if (i_ >= s_.size()) throw ParseFailure{start, "unterminated quoted text"};
@@ -216,8 +232,8 @@ constexpr OpInfo kOps[] = {
 };
 
 constexpr std::string_view kCalendarUnits[] = {
-    "year",  "years",  "month",  "months",  "week",   "weeks",   "day",         "days",
-    "hour",  "hours",  "minute", "minutes", "second", "seconds", "millisecond", "milliseconds"};
+    "year", "years", "month",  "months",  "week",   "weeks",   "day",         "days",
+    "hour", "hours", "minute", "minutes", "second", "seconds", "millisecond", "milliseconds"};
 
 class Parser {
  public:
@@ -232,13 +248,16 @@ class Parser {
 
  private:
   void Advance() { tok_ = lexer_.Next(); }
-  [[noreturn]] void Fail(std::string message) { throw ParseFailure{tok_.position, std::move(message)}; }
+  [[noreturn]] void Fail(std::string message) {
+    throw ParseFailure{tok_.position, std::move(message)};
+  }
   std::string_view TokenText() const {
     return tok_.kind == Tok::kEnd ? std::string_view("end of expression") : tok_.text;
   }
   bool IsSymbol(std::string_view s) const { return tok_.kind == Tok::kSymbol && tok_.text == s; }
   void Expect(std::string_view s) {
-    if (!IsSymbol(s)) Fail("expected '" + std::string(s) + "' but found '" + std::string(TokenText()) + "'");
+    if (!IsSymbol(s))
+      Fail("expected '" + std::string(s) + "' but found '" + std::string(TokenText()) + "'");
     Advance();
   }
   std::string_view Keep(std::string s) { return ast_.strings.emplace_back(std::move(s)); }
@@ -259,7 +278,8 @@ class Parser {
 
   const AstNode* ParseExpression(int min_precedence) {
     const AstNode* left = ParseUnary();
-    for (const OpInfo* op = PeekBinary(); op && op->precedence >= min_precedence; op = PeekBinary()) {
+    for (const OpInfo* op = PeekBinary(); op && op->precedence >= min_precedence;
+         op = PeekBinary()) {
       std::uint32_t pos = tok_.position;
       Advance();
       if (op->op == BinaryOp::kIs || op->op == BinaryOp::kAs) {
@@ -282,7 +302,8 @@ class Parser {
   std::string_view ParseTypeSpecifier() {
     std::string name;
     for (;;) {
-      if (tok_.kind != Tok::kIdentifier && tok_.kind != Tok::kQuotedIdentifier) Fail("expected a type name");
+      if (tok_.kind != Tok::kIdentifier && tok_.kind != Tok::kQuotedIdentifier)
+        Fail("expected a type name");
       name += tok_.value;
       Advance();
       if (!IsSymbol(".")) break;
@@ -331,12 +352,14 @@ class Parser {
   const AstNode* ParseInvocation(const AstNode* receiver) {
     std::uint32_t pos = tok_.position;
     if (tok_.kind == Tok::kSpecial) {
-      AstNode* n = NewNode(tok_.value == "this" ? NodeKind::kThis
+      AstNode* n = NewNode(tok_.value == "this"    ? NodeKind::kThis
                            : tok_.value == "index" ? NodeKind::kIndex
                                                    : NodeKind::kTotal,
                            pos);
       Advance();
-      if (receiver) Fail("'$" + std::string(n->kind == NodeKind::kThis ? "this" : "index") + "' cannot follow '.'");
+      if (receiver)
+        Fail("'$" + std::string(n->kind == NodeKind::kThis ? "this" : "index") +
+             "' cannot follow '.'");
       return n;
     }
     if (tok_.kind != Tok::kIdentifier && tok_.kind != Tok::kQuotedIdentifier)
@@ -344,7 +367,9 @@ class Parser {
     bool quoted = tok_.kind == Tok::kQuotedIdentifier;
     static constexpr std::string_view kReserved[] = {"and", "or", "xor", "implies", "div", "mod"};
     for (auto word : kReserved) {
-      if (!quoted && tok_.text == word) Fail("'" + std::string(word) + "' is an operator; quote it as `" + std::string(word) + "` to use it as a name");
+      if (!quoted && tok_.text == word)
+        Fail("'" + std::string(word) + "' is an operator; quote it as `" + std::string(word) +
+             "` to use it as a name");
     }
     std::string name = tok_.value;
     Advance();
@@ -380,9 +405,10 @@ class Parser {
     Expect(")");
     int count = static_cast<int>(n->args.size());
     if (count < info->min_args || count > info->max_args) {
-      throw ParseFailure{pos, name + "() takes " + std::to_string(info->min_args) +
-                                  (info->max_args != info->min_args ? "-" + std::to_string(info->max_args) : "") +
-                                  " argument(s), got " + std::to_string(count)};
+      throw ParseFailure{
+          pos, name + "() takes " + std::to_string(info->min_args) +
+                   (info->max_args != info->min_args ? "-" + std::to_string(info->max_args) : "") +
+                   " argument(s), got " + std::to_string(count)};
     }
     return n;
   }
@@ -404,7 +430,8 @@ class Parser {
         return ParseNumber();
       case Tok::kTemporal: {
         AstNode* n = Literal(pos);
-        if (!ParseTemporalLiteral(tok_.text, n->literal)) Fail("invalid date/time literal '@" + std::string(tok_.text) + "'");
+        if (!ParseTemporalLiteral(tok_.text, n->literal))
+          Fail("invalid date/time literal '@" + std::string(tok_.text) + "'");
         Advance();
         return n;
       }
@@ -486,7 +513,8 @@ class Parser {
     while (!stack.empty()) {
       auto [n, depth] = stack.back();
       stack.pop_back();
-      if (depth > kMaxTreeDepth) throw ParseFailure{n->position, "expression too long or nested too deeply"};
+      if (depth > kMaxTreeDepth)
+        throw ParseFailure{n->position, "expression too long or nested too deeply"};
       if (n->receiver) stack.emplace_back(n->receiver, depth + 1);
       for (const AstNode* a : n->args) stack.emplace_back(a, depth + 1);
     }

@@ -9,13 +9,27 @@ void AppendJsonString(std::string& out, std::string_view s) {
   out += '"';
   for (char c : s) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      case '\b': out += "\\b"; break;
-      case '\f': out += "\\f"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\b':
+        out += "\\b";
+        break;
+      case '\f':
+        out += "\\f";
+        break;
       default:
         if (static_cast<unsigned char>(c) < 0x20) {
           char buf[8];
@@ -33,17 +47,29 @@ namespace {
 
 void AppendValue(std::string& out, const Value& v) {
   switch (v.kind) {
-    case ValueKind::kBoolean: out += v.boolean ? "true" : "false"; return;
-    case ValueKind::kInteger:
-      if (v.boolean) AppendJsonString(out, std::to_string(v.integer));  // Long, as fhirpath.js
-      else out += std::to_string(v.integer);
+    case ValueKind::kBoolean:
+      out += v.boolean ? "true" : "false";
       return;
-    case ValueKind::kDecimal: out += FormatDecimal(v.decimal); return;
-    case ValueKind::kString: AppendJsonString(out, v.text); return;
+    case ValueKind::kInteger:
+      if (v.boolean)
+        AppendJsonString(out, std::to_string(v.integer));  // Long, as fhirpath.js
+      else
+        out += std::to_string(v.integer);
+      return;
+    case ValueKind::kDecimal:
+      out += FormatDecimal(v.decimal);
+      return;
+    case ValueKind::kString:
+      AppendJsonString(out, v.text);
+      return;
     case ValueKind::kDate:
     case ValueKind::kDateTime:
-    case ValueKind::kTime: AppendJsonString(out, FormatTemporal(v.kind, v.temporal)); return;
-    case ValueKind::kQuantity: AppendJsonString(out, QuantityText(v)); return;
+    case ValueKind::kTime:
+      AppendJsonString(out, FormatTemporal(v.kind, v.temporal));
+      return;
+    case ValueKind::kQuantity:
+      AppendJsonString(out, QuantityText(v));
+      return;
     case ValueKind::kTypeInfo:
       out += "{\"namespace\":";
       AppendJsonString(out, v.unit);
@@ -52,8 +78,10 @@ void AppendValue(std::string& out, const Value& v) {
       out += '}';
       return;
     case ValueKind::kNode:
-      if (v.has_element) out += simdjson::to_string(v.element);
-      else out += "null";
+      if (v.has_element)
+        out += simdjson::to_string(v.element);
+      else
+        out += "null";
       return;
   }
 }

@@ -47,8 +47,8 @@ struct Prefix {
   char code;
   double factor;
 };
-constexpr Prefix kPrefixes[] = {{'k', 1e3}, {'h', 1e2}, {'d', 1e-1}, {'c', 1e-2}, {'m', 1e-3},
-                                {'u', 1e-6}, {'n', 1e-9}, {'p', 1e-12}, {'M', 1e6}, {'G', 1e9}};
+constexpr Prefix kPrefixes[] = {{'k', 1e3},  {'h', 1e2},  {'d', 1e-1},  {'c', 1e-2}, {'m', 1e-3},
+                                {'u', 1e-6}, {'n', 1e-9}, {'p', 1e-12}, {'M', 1e6},  {'G', 1e9}};
 
 const Atom* FindAtom(std::string_view s) {
   for (const auto& a : kAtoms) {
@@ -60,7 +60,8 @@ const Atom* FindAtom(std::string_view s) {
 // One term like "kg", "s2", "m-1", "10*3" (not supported), with exponent.
 bool ParseTerm(std::string_view term, CanonicalUnit& out, int sign) {
   std::size_t e = term.size();
-  while (e > 0 && (std::isdigit(static_cast<unsigned char>(term[e - 1])) || term[e - 1] == '-')) --e;
+  while (e > 0 && (std::isdigit(static_cast<unsigned char>(term[e - 1])) || term[e - 1] == '-'))
+    --e;
   int exponent = 1;
   if (e < term.size() && e > 0) exponent = std::atoi(std::string(term.substr(e)).c_str());
   std::string_view base = e > 0 ? term.substr(0, e) : term;
@@ -82,7 +83,8 @@ bool ParseTerm(std::string_view term, CanonicalUnit& out, int sign) {
   int power = exponent * sign;
   out.factor *= std::pow(factor * atom->factor, power);
   if (atom->offset != 0) out.offset = atom->offset;
-  for (int i = 0; i < 6; ++i) out.dims[i] = static_cast<signed char>(out.dims[i] + atom->dims[i] * power);
+  for (int i = 0; i < 6; ++i)
+    out.dims[i] = static_cast<signed char>(out.dims[i] + atom->dims[i] * power);
   return true;
 }
 
@@ -122,8 +124,8 @@ std::optional<CanonicalUnit> ParseUcum(std::string_view code) {
 }
 
 std::string_view CalendarSingular(std::string_view w) {
-  static constexpr std::string_view kWords[] = {"year",   "month",  "week",   "day",
-                                                "hour",   "minute", "second", "millisecond"};
+  static constexpr std::string_view kWords[] = {"year", "month",  "week",   "day",
+                                                "hour", "minute", "second", "millisecond"};
   for (auto k : kWords) {
     if (w == k || (w.size() == k.size() + 1 && w.starts_with(k) && w.back() == 's')) return k;
   }

@@ -124,8 +124,8 @@ void CivilFromDays(long z, Temporal& t) {
 
 long long EpochMs(const Temporal& t) {
   long days = DaysFromCivil(t.year, t.month, t.day);
-  return ((static_cast<long long>(days) * 24 + t.hour) * 60 + t.minute) * 60000LL + t.second * 1000LL +
-         t.millisecond;
+  return ((static_cast<long long>(days) * 24 + t.hour) * 60 + t.minute) * 60000LL +
+         t.second * 1000LL + t.millisecond;
 }
 
 void FromEpochMs(long long ms, Temporal& t) {
@@ -181,16 +181,20 @@ std::string FormatTemporal(ValueKind kind, const Temporal& t) {
   if (kind != ValueKind::kTime) {
     std::snprintf(buf, sizeof buf, "%04d", t.year);
     out = buf;
-    if (t.precision >= Precision::kMonth) std::snprintf(buf, sizeof buf, "-%02d", t.month), out += buf;
+    if (t.precision >= Precision::kMonth)
+      std::snprintf(buf, sizeof buf, "-%02d", t.month), out += buf;
     if (t.precision >= Precision::kDay) std::snprintf(buf, sizeof buf, "-%02d", t.day), out += buf;
     if (kind == ValueKind::kDate || t.precision <= Precision::kDay) return out;
     out += 'T';
   }
   std::snprintf(buf, sizeof buf, "%02d", t.hour);
   out += buf;
-  if (t.precision >= Precision::kMinute) std::snprintf(buf, sizeof buf, ":%02d", t.minute), out += buf;
-  if (t.precision >= Precision::kSecond) std::snprintf(buf, sizeof buf, ":%02d", t.second), out += buf;
-  if (t.precision >= Precision::kMillisecond) std::snprintf(buf, sizeof buf, ".%03d", t.millisecond), out += buf;
+  if (t.precision >= Precision::kMinute)
+    std::snprintf(buf, sizeof buf, ":%02d", t.minute), out += buf;
+  if (t.precision >= Precision::kSecond)
+    std::snprintf(buf, sizeof buf, ":%02d", t.second), out += buf;
+  if (t.precision >= Precision::kMillisecond)
+    std::snprintf(buf, sizeof buf, ".%03d", t.millisecond), out += buf;
   if (kind == ValueKind::kDateTime && t.has_tz) {
     if (t.tz_minutes == 0) {
       out += 'Z';
@@ -244,13 +248,20 @@ bool AddToTemporal(ValueKind kind, Temporal& t, double amount, std::string_view 
     return true;
   }
   long long ms;
-  if (unit == "week") ms = n * 7 * 86400000LL;
-  else if (unit == "day") ms = n * 86400000LL;
-  else if (unit == "hour") ms = n * 3600000LL;
-  else if (unit == "minute") ms = n * 60000LL;
-  else if (unit == "second") ms = static_cast<long long>(std::llround(amount * 1000));
-  else if (unit == "millisecond") ms = n;
-  else return false;
+  if (unit == "week")
+    ms = n * 7 * 86400000LL;
+  else if (unit == "day")
+    ms = n * 86400000LL;
+  else if (unit == "hour")
+    ms = n * 3600000LL;
+  else if (unit == "minute")
+    ms = n * 60000LL;
+  else if (unit == "second")
+    ms = static_cast<long long>(std::llround(amount * 1000));
+  else if (unit == "millisecond")
+    ms = n;
+  else
+    return false;
   if (kind == ValueKind::kTime) {
     long long day = 86400000LL;
     long long cur = ((t.hour * 60LL + t.minute) * 60 + t.second) * 1000 + t.millisecond;

@@ -15,7 +15,7 @@ bool ParseTemporalLiteral(std::string_view text, Value& out);
 // FHIR/ISO text without '@' as the given kind; false when malformed.
 bool ParseDate(std::string_view text, Temporal& out);
 bool ParseDateTime(std::string_view text, Temporal& out);  // a bare date is a DateTime too
-bool ParseTime(std::string_view text, Temporal& out);       // "14:30:00" (no leading T)
+bool ParseTime(std::string_view text, Temporal& out);      // "14:30:00" (no leading T)
 
 std::string FormatTemporal(ValueKind kind, const Temporal& t);
 

@@ -27,11 +27,21 @@ void AppendJsonString(std::string& out, const std::string& s) {
   out += '"';
   for (char c : s) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (static_cast<unsigned char>(c) < 0x20) {
           char buf[8];
@@ -83,7 +93,8 @@ void YamlToJson(const YAML::Node& n, std::string& out) {
         if (s == "false" || s == "False" || s == "FALSE") return void(out += "false");
         if (s == "null" || s == "~" || s == "Null" || s.empty()) return void(out += "null");
         char* end = nullptr;
-        if (!s.empty() && (std::isdigit(static_cast<unsigned char>(s[0])) || s[0] == '-' || s[0] == '+' || s[0] == '.')) {
+        if (!s.empty() && (std::isdigit(static_cast<unsigned char>(s[0])) || s[0] == '-' ||
+                           s[0] == '+' || s[0] == '.')) {
           std::strtod(s.c_str(), &end);
           if (end && *end == '\0' && s != "-" && s != "+" && s != ".") {
             out += s[0] == '+' ? s.substr(1) : s;
@@ -107,9 +118,12 @@ bool JsonEqual(simdjson::dom::element a, simdjson::dom::element b) {
   }
   if (a.type() != b.type()) return false;
   switch (a.type()) {
-    case T::STRING: return a.get_string().value_unsafe() == b.get_string().value_unsafe();
-    case T::BOOL: return a.get_bool().value_unsafe() == b.get_bool().value_unsafe();
-    case T::NULL_VALUE: return true;
+    case T::STRING:
+      return a.get_string().value_unsafe() == b.get_string().value_unsafe();
+    case T::BOOL:
+      return a.get_bool().value_unsafe() == b.get_bool().value_unsafe();
+    case T::NULL_VALUE:
+      return true;
     case T::ARRAY: {
       auto x = a.get_array().value_unsafe(), y = b.get_array().value_unsafe();
       if (x.size() != y.size()) return false;
@@ -129,7 +143,8 @@ bool JsonEqual(simdjson::dom::element a, simdjson::dom::element b) {
       }
       return true;
     }
-    default: return false;
+    default:
+      return false;
   }
 }
 
@@ -149,7 +164,8 @@ class Runner {
     auto parser = std::make_unique<simdjson::dom::parser>();
     simdjson::dom::element e;
     auto path = base_ / "resources" / name;
-    if (parser->load(path.string()).get(e)) throw std::runtime_error("cannot load " + path.string());
+    if (parser->load(path.string()).get(e))
+      throw std::runtime_error("cannot load " + path.string());
     auto& slot = resources_[name];
     slot.first = std::move(parser);
     slot.second = e;
@@ -163,7 +179,8 @@ class Runner {
                                 (err.IsSequence() && err.size() > 0 && err[0].as<bool>()));
     auto compiled = fp::Expression::Compile(expression);
     if (auto* err = std::get_if<fp::SyntaxError>(&compiled)) {
-      return {expect_error, "syntax error at " + std::to_string(err->position) + ": " + err->message};
+      return {expect_error,
+              "syntax error at " + std::to_string(err->position) + ": " + err->message};
     }
     const auto& expr = std::get<fp::Expression>(compiled);
     fp::Context ctx;
@@ -205,7 +222,8 @@ class Runner {
 
  private:
   fs::path base_;
-  std::map<std::string, std::pair<std::unique_ptr<simdjson::dom::parser>, simdjson::dom::element>> resources_;
+  std::map<std::string, std::pair<std::unique_ptr<simdjson::dom::parser>, simdjson::dom::element>>
+      resources_;
 };
 
 struct Case {
@@ -226,8 +244,8 @@ bool IsGroup(const YAML::Node& n, YAML::Node* body) {
   return false;
 }
 
-void Walk(Runner& runner, const YAML::Node& tests, const std::string& suite, simdjson::dom::element subject,
-          bool has_subject, std::vector<Case>& out) {
+void Walk(Runner& runner, const YAML::Node& tests, const std::string& suite,
+          simdjson::dom::element subject, bool has_subject, std::vector<Case>& out) {
   if (!tests || !tests.IsSequence()) return;
   for (const auto& t : tests) {
     if (t["disable"] && t["disable"].as<bool>()) continue;
@@ -268,7 +286,8 @@ std::string OneLine(std::string s) {
 
 int main(int argc, char** argv) {
   if (argc < 3) {
-    std::cerr << "usage: fhirpath_conformance SHARED_DIR KNOWN_FAILURES [--write-known] [--verbose]\n";
+    std::cerr
+        << "usage: fhirpath_conformance SHARED_DIR KNOWN_FAILURES [--write-known] [--verbose]\n";
     return 2;
   }
   fs::path base = fs::path(argv[1]) / "conformance" / "fhirpath";
@@ -277,9 +296,12 @@ int main(int argc, char** argv) {
   std::string only;
   for (int i = 3; i < argc; ++i) {
     std::string a = argv[i];
-    if (a == "--write-known") write_known = true;
-    else if (a == "--verbose") verbose = true;
-    else if (a == "--only" && i + 1 < argc) only = argv[++i];
+    if (a == "--write-known")
+      write_known = true;
+    else if (a == "--verbose")
+      verbose = true;
+    else if (a == "--only" && i + 1 < argc)
+      only = argv[++i];
   }
   if (!fs::is_directory(base / "cases")) {
     std::cout << "SKIP: no conformance cases at " << (base / "cases").string() << "\n";
@@ -313,7 +335,8 @@ int main(int argc, char** argv) {
     auto t1 = line.find('\t');
     auto t2 = line.find('\t', t1 + 1);
     if (t1 == std::string::npos) continue;
-    known.insert({line.substr(0, t1), line.substr(t1 + 1, t2 == std::string::npos ? std::string::npos : t2 - t1 - 1)});
+    known.insert({line.substr(0, t1),
+                  line.substr(t1 + 1, t2 == std::string::npos ? std::string::npos : t2 - t1 - 1)});
   }
 
   std::map<std::string, std::pair<int, int>> per_suite;
@@ -328,20 +351,26 @@ int main(int argc, char** argv) {
       continue;
     }
     if (write_known) {
-      std::cout << c.suite << '\t' << OneLine(c.expression) << '\t' << OneLine(c.outcome.detail) << "\n";
+      std::cout << c.suite << '\t' << OneLine(c.expression) << '\t' << OneLine(c.outcome.detail)
+                << "\n";
     } else if (!listed) {
       ++unexpected;
-      std::cout << "UNEXPECTED FAILURE " << c.suite << ": " << c.expression << "\n    " << c.outcome.detail << "\n";
+      std::cout << "UNEXPECTED FAILURE " << c.suite << ": " << c.expression << "\n    "
+                << c.outcome.detail << "\n";
     } else if (verbose) {
-      std::cout << "known failure " << c.suite << ": " << c.expression << "\n    " << c.outcome.detail << "\n";
+      std::cout << "known failure " << c.suite << ": " << c.expression << "\n    "
+                << c.outcome.detail << "\n";
     }
   }
   if (write_known) return 0;
   for (const auto& [suite, s] : per_suite) {
-    std::printf("%-32s %4d/%-4d %6.1f%%\n", suite.c_str(), s.first, s.second, 100.0 * s.first / s.second);
+    std::printf("%-32s %4d/%-4d %6.1f%%\n", suite.c_str(), s.first, s.second,
+                100.0 * s.first / s.second);
   }
-  std::printf("%-32s %4d/%-4zu %6.1f%%\n", "overall", passed, cases.size(), 100.0 * passed / cases.size());
-  if (fixed) std::printf("%d case(s) listed in known_failures.txt now pass: update the list\n", fixed);
+  std::printf("%-32s %4d/%-4zu %6.1f%%\n", "overall", passed, cases.size(),
+              100.0 * passed / cases.size());
+  if (fixed)
+    std::printf("%d case(s) listed in known_failures.txt now pass: update the list\n", fixed);
   if (unexpected) {
     std::printf("%d unexpected failure(s)\n", unexpected);
     return 1;

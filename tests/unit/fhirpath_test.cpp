@@ -1,11 +1,11 @@
 // FHIRPath engine: the subscription criteria topicbridge must support, syntax and evaluation
 // errors, typing with the FHIR R4 model, resolve(), and the result printer.
+#include "topicbridge/fhirpath.h"
+
 #include <doctest/doctest.h>
 
 #include <map>
 #include <string>
-
-#include "topicbridge/fhirpath.h"
 
 namespace fp = topicbridge::fhirpath;
 
@@ -27,7 +27,8 @@ class Docs {
 
 fp::Expression Compile(const std::string& text) {
   auto r = fp::Expression::Compile(text);
-  if (auto* e = std::get_if<fp::SyntaxError>(&r)) FAIL("syntax error: " << e->message << " in " << text);
+  if (auto* e = std::get_if<fp::SyntaxError>(&r))
+    FAIL("syntax error: " << e->message << " in " << text);
   return std::get<fp::Expression>(r);
 }
 
@@ -93,7 +94,8 @@ TEST_CASE("the issue's subscription criteria evaluate as Aidbox triggers expect"
   SUBCASE("a create has no %previous: it is the empty collection") {
     auto final_obs = docs.Parse(R"({"resourceType":"Observation","status":"final"})");
     auto prelim = docs.Parse(R"({"resourceType":"Observation","status":"preliminary"})");
-    const char* criteria = "%current.status = 'final' and (%previous.empty() or %previous.status != 'final')";
+    const char* criteria =
+        "%current.status = 'final' and (%previous.empty() or %previous.status != 'final')";
     fp::Context c(final_obs);
     c.current = final_obs;
     CHECK(Criteria(criteria, c));
@@ -118,10 +120,12 @@ TEST_CASE("the issue's subscription criteria evaluate as Aidbox triggers expect"
     resolver.resources["Patient/p1"] = patient;
     fp::Context c(observation);
     c.resolver = &resolver;
-    CHECK(Criteria("subject.resolve().identifier.where(system.contains('patient-portal')).exists()", c));
+    CHECK(Criteria("subject.resolve().identifier.where(system.contains('patient-portal')).exists()",
+                   c));
     CHECK(resolver.calls == 1);
     resolver.resources.clear();
-    CHECK_FALSE(Criteria("subject.resolve().identifier.where(system.contains('patient-portal')).exists()", c));
+    CHECK_FALSE(Criteria(
+        "subject.resolve().identifier.where(system.contains('patient-portal')).exists()", c));
   }
 
   SUBCASE("choice types: value, valueQuantity and ofType(Quantity)") {
@@ -135,7 +139,8 @@ TEST_CASE("the issue's subscription criteria evaluate as Aidbox triggers expect"
     CHECK(Eval("value is Quantity", c) == "[true]");
     CHECK(Eval("value > 180 'mg/dL'", c) == "[true]");
     CHECK(Eval("value.type().name", c) == "[\"Quantity\"]");
-    auto low = docs.Parse(R"({"resourceType":"Observation","code":{"coding":[{"system":"http://loinc.org","code":"2339-0"}]},
+    auto low = docs.Parse(
+        R"({"resourceType":"Observation","code":{"coding":[{"system":"http://loinc.org","code":"2339-0"}]},
       "valueQuantity":{"value":90,"unit":"mg/dL"}})");
     fp::Context l(low);
     CHECK_FALSE(Criteria(criteria, l));
@@ -145,9 +150,11 @@ TEST_CASE("the issue's subscription criteria evaluate as Aidbox triggers expect"
 TEST_CASE("primitives carry their _name extensions") {
   Docs docs;
   fp::Context c(docs.Parse(kPatient));
-  CHECK(Eval("birthDate.extension.url", c) == R"(["http://hl7.org/fhir/StructureDefinition/patient-birthTime"])");
-  CHECK(Eval("birthDate.extension('http://hl7.org/fhir/StructureDefinition/patient-birthTime').value", c) ==
-        R"(["1974-12-25T14:35:45-05:00"])");
+  CHECK(Eval("birthDate.extension.url", c) ==
+        R"(["http://hl7.org/fhir/StructureDefinition/patient-birthTime"])");
+  CHECK(
+      Eval("birthDate.extension('http://hl7.org/fhir/StructureDefinition/patient-birthTime').value",
+           c) == R"(["1974-12-25T14:35:45-05:00"])");
   CHECK(Eval("birthDate.hasValue()", c) == "[true]");
   CHECK(Eval("birthDate < @2000-01-01", c) == "[true]");
   CHECK(Eval("birthDate is date", c) == "[true]");
@@ -235,7 +242,8 @@ TEST_CASE("%factory builds primitives with extensions, Extensions and Codings") 
   CHECK(Eval("%factory.Coding('http://loinc.org', '2339-0')", none) ==
         R"([{"system":"http://loinc.org","code":"2339-0"}])");
   CHECK(Eval("%factory.Extension('u', 5).value", none) == "[5]");
-  CHECK(Eval("%factory.date('2024-01-01', %factory.Extension('e', 'x')).extension.value", none) == R"(["x"])");
+  CHECK(Eval("%factory.date('2024-01-01', %factory.Extension('e', 'x')).extension.value", none) ==
+        R"(["x"])");
   CHECK(Eval("%factory.date('2024-01-01') < @2025", none) == "[true]");
   CHECK(std::holds_alternative<fp::Expression>(fp::Expression::Compile("date('2024')")));
   CHECK(Eval("date('2024')", none).starts_with("error: "));
