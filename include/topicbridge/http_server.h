@@ -14,7 +14,8 @@
 
 namespace httplib {
 class Server;
-}
+struct Request;
+}  // namespace httplib
 
 namespace topicbridge {
 
@@ -28,6 +29,10 @@ struct HttpServerOptions {
   // Called per GET /readyz (on the HTTP thread). Empty: ready when replication
   // and every registered destination report connected.
   std::function<Readiness()> readiness;
+  // Non-empty: every route except /healthz and /readyz needs the header
+  // `Authorization: Bearer <token>` (else 401). The probes stay open for
+  // Kubernetes, but without the token /readyz tells only "not ready", not why.
+  std::string bearer_token;
 };
 
 // Routes:
@@ -37,6 +42,7 @@ struct HttpServerOptions {
 //   GET /fhir/AidboxTopicDestination              Bundle (searchset) of loaded destinations
 //   (both AidboxTopicDestination routes also answer without the /fhir prefix)
 //   GET /fhir/AidboxTopicDestination/<id>/$status Parameters | 404 OperationOutcome
+// With a bearer token, a request without it gets 401 and an OperationOutcome.
 class HttpServer {
  public:
   HttpServer(const StatusRegistry& registry, HttpServerOptions options);
@@ -55,6 +61,7 @@ class HttpServer {
 
  private:
   void InstallRoutes();
+  bool Authorized(const httplib::Request& request) const;
 
   const StatusRegistry& registry_;
   HttpServerOptions options_;

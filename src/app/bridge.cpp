@@ -349,6 +349,7 @@ int Bridge::Run(const std::atomic<bool>& stop) {
   s.stop = &stop;
   HttpServerOptions http_options;
   http_options.listen = s.config.http.listen;
+  http_options.bearer_token = s.config.http.bearer_token;
   s.http = std::make_unique<HttpServer>(s.registry, http_options);
   s.http->Start();
   spdlog::info("http: listening on {}", s.config.http.listen);

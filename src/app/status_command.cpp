@@ -65,6 +65,9 @@ int StatusCommand(const std::string& config_path) {
   if (host == "0.0.0.0") host = "127.0.0.1";
   httplib::Client client(host, port);
   client.set_connection_timeout(3);
+  if (!loaded.config.http.bearer_token.empty()) {
+    client.set_bearer_token_auth(loaded.config.http.bearer_token);
+  }
   std::printf("%-24s %-30s %-8s %10s %10s %10s %10s  %s\n", "DESTINATION", "KIND", "STATUS",
               "DELIVERED", "INPROCESS", "LOST/QUEUE", "FAILED", "LAST ERROR");
   int code = 0;

@@ -117,14 +117,36 @@ HttpServer::HttpServer(const StatusRegistry& registry, HttpServerOptions options
 
 HttpServer::~HttpServer() { Stop(); }
 
+bool HttpServer::Authorized(const httplib::Request& request) const {
+  if (options_.bearer_token.empty()) return true;
+  const std::string expected = "Bearer " + options_.bearer_token;
+  const std::string given = request.get_header_value("Authorization");
+  // Constant time in the token's length: no timing hint at a matching prefix.
+  unsigned char differ = given.size() == expected.size() ? 0 : 1;
+  for (std::size_t i = 0; i < expected.size(); ++i) {
+    differ |= static_cast<unsigned char>(expected[i] ^ (i < given.size() ? given[i] : 0));
+  }
+  return differ == 0;
+}
+
 void HttpServer::InstallRoutes() {
+  server_->set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+    if (req.path == "/healthz" || req.path == "/readyz" || Authorized(req)) {
+      return httplib::Server::HandlerResponse::Unhandled;
+    }
+    res.status = 401;
+    res.set_header("WWW-Authenticate", "Bearer realm=\"topicbridge\"");
+    res.set_content(OperationOutcome("login", "missing or wrong bearer token"), kFhirJson);
+    return httplib::Server::HandlerResponse::Handled;
+  });
   server_->Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
     res.set_content("ok\n", "text/plain");
   });
-  server_->Get("/readyz", [this](const httplib::Request&, httplib::Response& res) {
+  server_->Get("/readyz", [this](const httplib::Request& req, httplib::Response& res) {
     const Readiness r = options_.readiness ? options_.readiness() : DefaultReadiness(registry_);
     res.status = r.ready ? 200 : 503;
-    res.set_content(r.ready ? std::string("ready\n") : r.reason + "\n", "text/plain");
+    const std::string reason = Authorized(req) ? r.reason : "not ready";
+    res.set_content(r.ready ? std::string("ready\n") : reason + "\n", "text/plain");
   });
   server_->Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
     res.set_content(RenderPrometheus(registry_), kPrometheusText);

@@ -14,7 +14,7 @@ namespace {
 struct Fixture {
   StatusRegistry registry;
   Readiness readiness{true, ""};
-  HttpServer server{registry, HttpServerOptions{"127.0.0.1:0", [this] { return readiness; }}};
+  HttpServer server{registry, HttpServerOptions{"127.0.0.1:0", [this] { return readiness; }, ""}};
 
   Fixture() {
     DestinationStatus& d = registry.AddDestination("basic", "nats-core-best-effort", "http://t");
@@ -112,14 +112,14 @@ TEST_CASE("metrics are Prometheus text") {
 TEST_CASE("a port already in use is a clear start-up error") {
   Fixture f;
   StatusRegistry registry;
-  HttpServer second(registry, {"127.0.0.1:" + std::to_string(f.server.port()), {}});
+  HttpServer second(registry, {"127.0.0.1:" + std::to_string(f.server.port()), {}, ""});
   CHECK_THROWS_WITH_AS(second.Start(), doctest::Contains("http.listen: cannot listen on"),
                        std::runtime_error);
 }
 
 TEST_CASE("a malformed listen address names http.listen") {
   StatusRegistry registry;
-  HttpServer server(registry, {"localhost", {}});
+  HttpServer server(registry, {"localhost", {}, ""});
   CHECK_THROWS_WITH_AS(server.Start(), doctest::Contains("http.listen: expected"),
                        std::runtime_error);
   std::string host;
@@ -133,8 +133,49 @@ TEST_CASE("a malformed listen address names http.listen") {
 
 TEST_CASE("stop right after start returns") {
   StatusRegistry registry;
-  HttpServer server(registry, {"127.0.0.1:0", {}});
+  HttpServer server(registry, {"127.0.0.1:0", {}, ""});
   server.Start();
   server.Stop();
   server.Stop();
+}
+
+TEST_CASE("with a bearer token every route but the probes answers 401 without it") {
+  StatusRegistry registry;
+  registry.AddDestination("basic", "nats-core-best-effort", "http://t");
+  HttpServerOptions options{"127.0.0.1:0",
+                            [] {
+                              return Readiness{false, "destination basic down"};
+                            },
+                            "s3cret-token"};
+  HttpServer server(registry, options);
+  server.Start();
+  httplib::Client anonymous("127.0.0.1", server.port());
+  for (const char* path :
+       {"/metrics", "/fhir/AidboxTopicDestination", "/fhir/AidboxTopicDestination/basic/$status",
+        "/AidboxTopicDestination/basic/$status", "/fhir/AidboxTopicDestination/nope/$status"}) {
+    auto res = anonymous.Get(path);
+    REQUIRE(res);
+    CHECK_MESSAGE(res->status == 401, path);
+    CHECK(res->get_header_value("WWW-Authenticate") == "Bearer realm=\"topicbridge\"");
+    CHECK(res->body.find("s3cret-token") == std::string::npos);
+  }
+  CHECK(anonymous.Get("/healthz")->status == 200);
+  auto not_ready = anonymous.Get("/readyz");
+  CHECK(not_ready->status == 503);
+  CHECK(not_ready->body == "not ready\n");  // no reason without the token
+
+  httplib::Client wrong("127.0.0.1", server.port());
+  wrong.set_bearer_token_auth("s3cret-tokeX");
+  CHECK(wrong.Get("/metrics")->status == 401);
+
+  httplib::Client authorized("127.0.0.1", server.port());
+  authorized.set_bearer_token_auth("s3cret-token");
+  CHECK(authorized.Get("/metrics")->status == 200);
+  CHECK(authorized.Get("/fhir/AidboxTopicDestination/basic/$status")->status == 200);
+  CHECK(authorized.Get("/readyz")->body == "destination basic down\n");
+}
+
+TEST_CASE("without a bearer token nothing asks for one") {
+  Fixture f;
+  CHECK(f.Client().Get("/metrics")->status == 200);
 }
