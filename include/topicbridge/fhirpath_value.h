@@ -37,20 +37,25 @@ struct Temporal {
 };
 
 struct Value {
+  // Only the fields of `kind` are meaningful; the others may hold stale data.
   ValueKind kind = ValueKind::kBoolean;
+  // Boolean: the value. Integer: true for a Long. Quantity: true when `unit` is a UCUM code,
+  // false when it is a calendar keyword ("days").
   bool boolean = false;
   // Node only: has_element is false for a primitive that exists only as its `_name` extension.
   bool has_element = false;
   bool has_extension = false;
-  std::int32_t type = -1;  // FHIR model type index (see model.h); -1: untyped or system value
-  std::int32_t node = -1;  // model node describing this node's children; -1: unknown
+  std::int32_t type = -1;  // Node: FHIR model type index (model.h); -1 when untyped
+  std::int32_t node = -1;  // Node: model node describing its children; -1 when unknown
+  // Integer: the value. Decimal and Quantity: digits after the point as written (-1 unknown),
+  // which equivalence (~) rounds to.
   std::int64_t integer = 0;
   double decimal = 0;  // Decimal, and a Quantity's value
-  Temporal temporal;
-  std::string_view text;  // String; a Quantity's unit; TypeInfo name
-  std::string_view unit;  // Quantity unit as written (calendar word or UCUM code); TypeInfo ns
-  simdjson::dom::element element;
-  simdjson::dom::element extension;  // the `_name` sibling object, when has_extension
+  Temporal temporal;   // Date, DateTime, Time
+  std::string_view text;  // String; TypeInfo name
+  std::string_view unit;  // Quantity unit (UCUM code or calendar keyword); TypeInfo namespace
+  simdjson::dom::element element;    // Node, when has_element
+  simdjson::dom::element extension;  // Node: the `_name` sibling object, when has_extension
 };
 
 }  // namespace topicbridge::fhirpath

@@ -75,6 +75,158 @@ std::string QuantityText(const Value& q) {
   return s;
 }
 
+namespace {
+
+std::optional<Value> ToBooleanValue(const Value& v) {
+  if (v.kind == ValueKind::kBoolean) return v;
+  if (v.kind == ValueKind::kInteger && (v.integer == 0 || v.integer == 1))
+    return MakeBoolean(v.integer == 1);
+  if (v.kind == ValueKind::kDecimal && (v.decimal == 0 || v.decimal == 1))
+    return MakeBoolean(v.decimal == 1);
+  if (v.kind != ValueKind::kString) return std::nullopt;
+  std::string s = Lower(v.text);
+  if (s == "true" || s == "t" || s == "yes" || s == "y" || s == "1" || s == "1.0")
+    return MakeBoolean(true);
+  if (s == "false" || s == "f" || s == "no" || s == "n" || s == "0" || s == "0.0")
+    return MakeBoolean(false);
+  return std::nullopt;
+}
+
+std::optional<Value> ToIntegerValue(const Value& v, bool is_long) {
+  Value t;
+  if (v.kind == ValueKind::kInteger)
+    t = v;
+  else if (v.kind == ValueKind::kBoolean)
+    t = MakeInteger(v.boolean ? 1 : 0);
+  else if (v.kind != ValueKind::kString || !ParseNumberText(v.text, t, false))
+    return std::nullopt;
+  t.boolean = is_long;
+  return t;
+}
+
+std::optional<Value> ToDecimalValue(const Value& v) {
+  Value t;
+  if (v.kind == ValueKind::kDecimal) return v;
+  if (v.kind == ValueKind::kInteger)
+    t = MakeDecimal(static_cast<double>(v.integer)), t.integer = 0;
+  else if (v.kind == ValueKind::kBoolean)
+    t = MakeDecimal(v.boolean ? 1 : 0), t.integer = 1;
+  else if (v.kind != ValueKind::kString || !ParseNumberText(v.text, t, true))
+    return std::nullopt;
+  return t;
+}
+
+// toDate/toDateTime/toTime: `kind` is the target.
+std::optional<Value> ToTemporalValue(const Value& v, ValueKind kind) {
+  Value t = v;
+  if (v.kind == kind) return v;
+  if (kind == ValueKind::kDate && v.kind == ValueKind::kDateTime) {
+    t.kind = ValueKind::kDate;
+  } else if (kind == ValueKind::kDateTime && v.kind == ValueKind::kDate) {
+    t.kind = ValueKind::kDateTime;
+    return t;
+  } else if (v.kind == ValueKind::kString) {
+    t = Value();
+    t.kind = kind;
+    std::string_view s = v.text;
+    bool ok = kind == ValueKind::kTime ? ParseTime(s.starts_with("T") ? s.substr(1) : s, t.temporal)
+              : kind == ValueKind::kDateTime
+                  ? ParseDateTime(s, t.temporal)
+                  : ParseDate(s, t.temporal) || ParseDateTime(s, t.temporal);
+    if (!ok) return std::nullopt;
+  } else {
+    return std::nullopt;
+  }
+  if (kind == ValueKind::kDate) {  // a DateTime read as a Date keeps its date part
+    t.temporal.precision = std::min(t.temporal.precision, Precision::kDay);
+    t.temporal.has_tz = false;
+  }
+  return t;
+}
+
+Value DimensionlessQuantity(double value, std::int64_t scale) {
+  Value t;
+  t.kind = ValueKind::kQuantity;
+  t.decimal = value;
+  t.integer = scale;
+  t.boolean = true;
+  t.unit = "1";
+  return t;
+}
+
+// `q` expressed in `target` (a UCUM code or calendar keyword), as toQuantity(unit) does.
+std::optional<double> ConvertQuantity(const Value& q, std::string_view target) {
+  std::string_view from_word = q.boolean ? std::string_view() : CalendarSingular(q.unit);
+  std::string_view to_word = CalendarSingular(target);
+  bool from_ym = from_word == "year" || from_word == "month";
+  bool to_ym = to_word == "year" || to_word == "month";
+  std::string_view from_ucum = q.boolean ? q.unit : CalendarToUcum(from_word);
+  std::string_view to_ucum = to_word.empty() ? target : CalendarToUcum(to_word);
+  if (from_ym == to_ym) {
+    // UCUM 'a' and 'mo' are fixed lengths, not calendar years and months.
+    bool ucum_ym_to_word = q.boolean && (q.unit == "a" || q.unit == "mo") && !to_word.empty();
+    if (ucum_ym_to_word) return std::nullopt;
+    return ConvertUnit(q.decimal, from_ucum, to_ucum);
+  }
+  if (!from_ym) return std::nullopt;
+  // A calendar year is 365 days and a month 30 days when turned into fixed durations.
+  auto to = ParseUcum(to_ucum), seconds = ParseUcum("s");
+  if (!to || !to->SameDimension(*seconds)) return std::nullopt;
+  return q.decimal * (from_word == "year" ? 31536000.0 : 2592000.0) / to->factor;
+}
+
+}  // namespace
+
+std::optional<Value> EvaluatorState::ToStringValue(const Value& v) {
+  switch (v.kind) {
+    case ValueKind::kString:
+      return v;
+    case ValueKind::kBoolean:
+      return MakeString(v.boolean ? "true" : "false");
+    case ValueKind::kInteger:
+      return MakeString(Store(std::to_string(v.integer)));
+    case ValueKind::kDecimal:
+      return MakeString(Store(FormatDecimal(v.decimal)));
+    case ValueKind::kDate:
+    case ValueKind::kDateTime:
+    case ValueKind::kTime:
+      return MakeString(Store(FormatTemporal(v.kind, v.temporal)));
+    case ValueKind::kQuantity:
+      return MakeString(Store(QuantityText(v)));
+    default:
+      return std::nullopt;
+  }
+}
+
+std::optional<Value> EvaluatorState::ToQuantityValue(const AstNode* n, const Scope& scope,
+                                                     const Value& v) {
+  std::optional<Value> r;
+  Value t;
+  if (v.kind == ValueKind::kQuantity)
+    r = v;
+  else if (v.kind == ValueKind::kInteger && v.boolean)
+    return std::nullopt;  // Long
+  else if (IsNumber(v))
+    r = DimensionlessQuantity(NumberOf(v), v.kind == ValueKind::kInteger ? 0 : v.integer);
+  else if (v.kind == ValueKind::kBoolean)
+    r = DimensionlessQuantity(v.boolean ? 1 : 0, 0);
+  else if (v.kind == ValueKind::kString && ParseQuantityText(v.text, t))
+    r = t, r->unit = Store(t.unit);
+  if (!r || n->args.empty()) return r;
+  Temp u(*this);
+  Eval(n->args[0], scope, *u);
+  Value unit;
+  if (u->size() != 1 || !ToSystem((*u)[0], unit) || unit.kind != ValueKind::kString)
+    Fail("toQuantity() unit must be a String");
+  auto converted = ConvertQuantity(*r, unit.text);
+  if (!converted) return std::nullopt;
+  r->decimal = *converted;
+  r->integer = -1;
+  r->boolean = CalendarSingular(unit.text).empty();
+  r->unit = Store(unit.text);
+  return r;
+}
+
 void EvaluatorState::Convert(const AstNode* n, const Scope& scope, const Collection& in,
                              Collection& out) {
   if (in.empty()) return;
@@ -82,183 +234,48 @@ void EvaluatorState::Convert(const AstNode* n, const Scope& scope, const Collect
     Fail(std::string(n->name) + "() requires a single item, got " + std::to_string(in.size()));
   Value v;
   if (!ToSystem(in[0], v)) return;
-  bool test = n->name.starts_with("convertsTo");
   std::optional<Value> r;
-  Value t;
   switch (n->function) {
     case Function::kToBoolean:
     case Function::kConvertsToBoolean:
-      if (v.kind == ValueKind::kBoolean)
-        r = v;
-      else if (v.kind == ValueKind::kInteger && (v.integer == 0 || v.integer == 1))
-        r = MakeBoolean(v.integer == 1);
-      else if (v.kind == ValueKind::kDecimal && (v.decimal == 0 || v.decimal == 1))
-        r = MakeBoolean(v.decimal == 1);
-      else if (v.kind == ValueKind::kString) {
-        std::string s = Lower(v.text);
-        if (s == "true" || s == "t" || s == "yes" || s == "y" || s == "1" || s == "1.0")
-          r = MakeBoolean(true);
-        if (s == "false" || s == "f" || s == "no" || s == "n" || s == "0" || s == "0.0")
-          r = MakeBoolean(false);
-      }
+      r = ToBooleanValue(v);
       break;
     case Function::kToInteger:
     case Function::kConvertsToInteger:
+      r = ToIntegerValue(v, false);
+      break;
     case Function::kToLong:
     case Function::kConvertsToLong:
-      if (v.kind == ValueKind::kInteger)
-        r = v, r->boolean = n->name.ends_with("Long");
-      else if (v.kind == ValueKind::kBoolean)
-        r = MakeInteger(v.boolean ? 1 : 0);
-      else if (v.kind == ValueKind::kString && ParseNumberText(v.text, t, false))
-        r = t;
+      r = ToIntegerValue(v, true);
       break;
     case Function::kToDecimal:
     case Function::kConvertsToDecimal:
-      if (v.kind == ValueKind::kDecimal)
-        r = v;
-      else if (v.kind == ValueKind::kInteger)
-        r = MakeDecimal(static_cast<double>(v.integer)), r->integer = 0;
-      else if (v.kind == ValueKind::kBoolean)
-        r = MakeDecimal(v.boolean ? 1 : 0), r->integer = 1;
-      else if (v.kind == ValueKind::kString && ParseNumberText(v.text, t, true))
-        r = t;
+      r = ToDecimalValue(v);
       break;
     case Function::kToString:
     case Function::kConvertsToString:
-      switch (v.kind) {
-        case ValueKind::kString:
-          r = v;
-          break;
-        case ValueKind::kBoolean:
-          r = MakeString(v.boolean ? "true" : "false");
-          break;
-        case ValueKind::kInteger:
-          r = MakeString(Store(std::to_string(v.integer)));
-          break;
-        case ValueKind::kDecimal:
-          r = MakeString(Store(FormatDecimal(v.decimal)));
-          break;
-        case ValueKind::kDate:
-        case ValueKind::kDateTime:
-        case ValueKind::kTime:
-          r = MakeString(Store(FormatTemporal(v.kind, v.temporal)));
-          break;
-        case ValueKind::kQuantity:
-          r = MakeString(Store(QuantityText(v)));
-          break;
-        default:
-          break;
-      }
+      r = ToStringValue(v);
       break;
     case Function::kToDate:
     case Function::kConvertsToDate:
-      if (v.kind == ValueKind::kDate)
-        r = v;
-      else if (v.kind == ValueKind::kDateTime) {
-        r = v;
-        r->kind = ValueKind::kDate;
-        r->temporal.precision = std::min(v.temporal.precision, Precision::kDay);
-        r->temporal.has_tz = false;
-      } else if (v.kind == ValueKind::kString) {
-        t = Value();
-        t.kind = ValueKind::kDate;
-        if (ParseDate(v.text, t.temporal))
-          r = t;
-        else if (ParseDateTime(v.text, t.temporal)) {
-          t.temporal.precision = std::min(t.temporal.precision, Precision::kDay);
-          t.temporal.has_tz = false;
-          r = t;
-        }
-      }
+      r = ToTemporalValue(v, ValueKind::kDate);
       break;
     case Function::kToDateTime:
     case Function::kConvertsToDateTime:
-      if (v.kind == ValueKind::kDateTime)
-        r = v;
-      else if (v.kind == ValueKind::kDate)
-        r = v, r->kind = ValueKind::kDateTime;
-      else if (v.kind == ValueKind::kString) {
-        t = Value();
-        t.kind = ValueKind::kDateTime;
-        if (ParseDateTime(v.text, t.temporal)) r = t;
-      }
+      r = ToTemporalValue(v, ValueKind::kDateTime);
       break;
     case Function::kToTime:
     case Function::kConvertsToTime:
-      if (v.kind == ValueKind::kTime)
-        r = v;
-      else if (v.kind == ValueKind::kString) {
-        t = Value();
-        t.kind = ValueKind::kTime;
-        std::string_view s = v.text;
-        if (s.starts_with("T")) s.remove_prefix(1);
-        if (ParseTime(s, t.temporal)) r = t;
-      }
+      r = ToTemporalValue(v, ValueKind::kTime);
       break;
     case Function::kToQuantity:
-    case Function::kConvertsToQuantity: {
-      if (v.kind == ValueKind::kQuantity)
-        r = v;
-      else if (v.kind == ValueKind::kInteger && v.boolean) {  // Long
-      } else if (IsNumber(v)) {
-        t = Value();
-        t.kind = ValueKind::kQuantity;
-        t.decimal = NumberOf(v);
-        t.integer = v.kind == ValueKind::kInteger ? 0 : v.integer;
-        t.boolean = true;
-        t.unit = "1";
-        r = t;
-      } else if (v.kind == ValueKind::kBoolean) {
-        t = Value();
-        t.kind = ValueKind::kQuantity;
-        t.decimal = v.boolean ? 1 : 0;
-        t.boolean = true;
-        t.unit = "1";
-        r = t;
-      } else if (v.kind == ValueKind::kString && ParseQuantityText(v.text, t)) {
-        t.unit = Store(t.unit);
-        r = t;
-      }
-      if (r && !n->args.empty()) {
-        Temp u(*this);
-        Eval(n->args[0], scope, *u);
-        Value unit;
-        if (u->size() != 1 || !ToSystem((*u)[0], unit) || unit.kind != ValueKind::kString)
-          Fail("toQuantity() unit must be a String");
-        std::string_view target = unit.text;
-        std::string_view from_word = r->boolean ? std::string_view() : CalendarSingular(r->unit);
-        std::string_view to_word = CalendarSingular(target);
-        bool from_ym = from_word == "year" || from_word == "month";
-        bool to_ym = to_word == "year" || to_word == "month";
-        std::string_view from_ucum = r->boolean ? r->unit : CalendarToUcum(from_word);
-        std::string_view to_ucum = to_word.empty() ? target : CalendarToUcum(to_word);
-        std::optional<double> converted;
-        if (from_ym == to_ym) {
-          bool ucum_ym_to_word =
-              r->boolean && (r->unit == "a" || r->unit == "mo") && !to_word.empty();
-          if (!ucum_ym_to_word) converted = ConvertUnit(r->decimal, from_ucum, to_ucum);
-        } else if (from_ym) {
-          // A calendar year is 365 days and a month 30 days when turned into fixed durations.
-          auto to = ParseUcum(to_ucum), seconds = ParseUcum("s");
-          if (to && to->SameDimension(*seconds))
-            converted = r->decimal * (from_word == "year" ? 31536000.0 : 2592000.0) / to->factor;
-        }
-        if (!converted) {
-          r.reset();
-        } else {
-          r->decimal = *converted;
-          r->integer = -1;
-          r->boolean = to_word.empty();
-          r->unit = Store(target);
-        }
-      }
+    case Function::kConvertsToQuantity:
+      r = ToQuantityValue(n, scope, v);
       break;
-    }
     default:
       break;
   }
-  if (test)
+  if (n->name.starts_with("convertsTo"))
     out.push_back(MakeBoolean(r.has_value()));
   else if (r)
     out.push_back(*r);

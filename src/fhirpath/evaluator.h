@@ -134,6 +134,8 @@ class EvaluatorState {
   void Aggregates(const Invocation& call);
   void TypesAndFhir(const Invocation& call);
   void Convert(const AstNode* n, const Scope& scope, const Collection& in, Collection& out);
+  std::optional<Value> ToStringValue(const Value& v);
+  std::optional<Value> ToQuantityValue(const AstNode* n, const Scope& scope, const Value& v);
   void Math(const AstNode* n, const Scope& scope, const Collection& in, Collection& out);
   void Resolve(const Value& v, Collection& out);
 

@@ -163,7 +163,6 @@ Model::Model() {
       }
     }
   }
-  resource_ = FindType("Resource");
 }
 
 }  // namespace topicbridge::fhirpath

@@ -55,8 +55,6 @@ class Model {
   const ModelNode& node(std::int32_t i) const { return nodes_[i]; }
   // True when `type` is `ancestor` or derives from it.
   bool IsA(std::int32_t type, std::int32_t ancestor) const;
-  // Types a resource JSON object may be typed with (its resourceType).
-  std::int32_t ResourceType() const { return resource_; }
 
  private:
   Model();
@@ -64,7 +62,6 @@ class Model {
   std::vector<ModelType> types_;
   std::vector<ModelNode> nodes_;
   std::unordered_map<std::string_view, std::int32_t> type_index_;
-  std::int32_t resource_ = -1;
 };
 
 }  // namespace topicbridge::fhirpath
