@@ -100,6 +100,8 @@ class EvaluatorState {
 
   // --- operators (operators.cpp)
   void Binary(const AstNode* n, const Scope& scope, Collection& out);
+  void BooleanOperator(BinaryOp op, const Collection& l, const Collection& r, Collection& out);
+  void Comparison(BinaryOp op, const Collection& l, const Collection& r, Collection& out);
   std::optional<bool> Equal(const Value& a, const Value& b);
   bool Equivalent(const Value& a, const Value& b);
   bool JsonEquivalent(simdjson::dom::element a, simdjson::dom::element b);

@@ -586,37 +586,11 @@ void EvaluatorState::Binary(const AstNode* n, const Scope& scope, Collection& ou
   Collection& l = *left;
   Collection& r = *right;
   switch (n->op) {
-    case BinaryOp::kAnd: {
-      auto a = AsBoolean(l, "'and'", true), b = AsBoolean(r, "'and'", true);
-      if ((a && !*a) || (b && !*b))
-        out.push_back(MakeBoolean(false));
-      else if (a && b)
-        out.push_back(MakeBoolean(true));
-      return;
-    }
-    case BinaryOp::kOr: {
-      auto a = AsBoolean(l, "'or'", true), b = AsBoolean(r, "'or'", true);
-      if ((a && *a) || (b && *b))
-        out.push_back(MakeBoolean(true));
-      else if (a && b)
-        out.push_back(MakeBoolean(false));
-      return;
-    }
-    case BinaryOp::kXor: {
-      auto a = AsBoolean(l, "'xor'", true), b = AsBoolean(r, "'xor'", true);
-      if (a && b) out.push_back(MakeBoolean(*a != *b));
-      return;
-    }
-    case BinaryOp::kImplies: {
-      auto a = AsBoolean(l, "'implies'", true), b = AsBoolean(r, "'implies'", true);
-      if (a && !*a)
-        out.push_back(MakeBoolean(true));
-      else if (b && *b)
-        out.push_back(MakeBoolean(true));
-      else if (a && b)
-        out.push_back(MakeBoolean(false));
-      return;
-    }
+    case BinaryOp::kAnd:
+    case BinaryOp::kOr:
+    case BinaryOp::kXor:
+    case BinaryOp::kImplies:
+      return BooleanOperator(n->op, l, r, out);
     case BinaryOp::kUnion: {
       Temp merged(*this);
       for (Collection* c : {&l, &r}) {
@@ -651,35 +625,8 @@ void EvaluatorState::Binary(const AstNode* n, const Scope& scope, Collection& ou
     case BinaryOp::kLess:
     case BinaryOp::kGreater:
     case BinaryOp::kLessOrEqual:
-    case BinaryOp::kGreaterOrEqual: {
-      if (l.empty() || r.empty()) return;
-      if (l.size() > 1 || r.size() > 1) Fail("comparison requires single items");
-      Value x, y;
-      if (!ToSystem(l[0], x) || !ToSystem(r[0], y)) return;
-      auto c = Compare(x, y);
-      if (!c) {
-        bool comparable = (IsNumber(x) && IsNumber(y)) || x.kind == y.kind ||
-                          (IsTemporal(x.kind) && IsTemporal(y.kind)) ||
-                          (x.kind == ValueKind::kString && IsTemporal(y.kind)) ||
-                          (y.kind == ValueKind::kString && IsTemporal(x.kind)) ||
-                          (x.kind == ValueKind::kQuantity && IsNumber(y)) ||
-                          (y.kind == ValueKind::kQuantity && IsNumber(x));
-        if (!comparable) Fail("cannot compare these types");
-        bool time_x = x.kind == ValueKind::kTime, time_y = y.kind == ValueKind::kTime;
-        if (IsTemporal(x.kind) && IsTemporal(y.kind) && time_x != time_y)
-          Fail("cannot compare a time with a date");
-        if ((x.kind == ValueKind::kString && IsTemporal(y.kind)) ||
-            (y.kind == ValueKind::kString && IsTemporal(x.kind)))
-          Fail("cannot compare a String with a date/time");
-        return;
-      }
-      bool result = n->op == BinaryOp::kLess          ? *c < 0
-                    : n->op == BinaryOp::kGreater     ? *c > 0
-                    : n->op == BinaryOp::kLessOrEqual ? *c <= 0
-                                                      : *c >= 0;
-      out.push_back(MakeBoolean(result));
-      return;
-    }
+    case BinaryOp::kGreaterOrEqual:
+      return Comparison(n->op, l, r, out);
     case BinaryOp::kConcat:
       if (l.size() > 1 || r.size() > 1) Fail("'&' requires single items");
       {
@@ -699,6 +646,76 @@ void EvaluatorState::Binary(const AstNode* n, const Scope& scope, Collection& ou
       Arithmetic(n->op, l[0], r[0], out);
       return;
   }
+}
+
+// Three-valued logic; an operand that is not a single Boolean counts as empty.
+void EvaluatorState::BooleanOperator(BinaryOp op, const Collection& l, const Collection& r,
+                                     Collection& out) {
+  switch (op) {
+    case BinaryOp::kAnd: {
+      auto a = AsBoolean(l, "'and'", true), b = AsBoolean(r, "'and'", true);
+      if ((a && !*a) || (b && !*b))
+        out.push_back(MakeBoolean(false));
+      else if (a && b)
+        out.push_back(MakeBoolean(true));
+      return;
+    }
+    case BinaryOp::kOr: {
+      auto a = AsBoolean(l, "'or'", true), b = AsBoolean(r, "'or'", true);
+      if ((a && *a) || (b && *b))
+        out.push_back(MakeBoolean(true));
+      else if (a && b)
+        out.push_back(MakeBoolean(false));
+      return;
+    }
+    case BinaryOp::kXor: {
+      auto a = AsBoolean(l, "'xor'", true), b = AsBoolean(r, "'xor'", true);
+      if (a && b) out.push_back(MakeBoolean(*a != *b));
+      return;
+    }
+    case BinaryOp::kImplies: {
+      auto a = AsBoolean(l, "'implies'", true), b = AsBoolean(r, "'implies'", true);
+      if (a && !*a)
+        out.push_back(MakeBoolean(true));
+      else if (b && *b)
+        out.push_back(MakeBoolean(true));
+      else if (a && b)
+        out.push_back(MakeBoolean(false));
+      return;
+    }
+    default:
+      return;
+  }
+}
+
+void EvaluatorState::Comparison(BinaryOp op, const Collection& l, const Collection& r,
+                                Collection& out) {
+  if (l.empty() || r.empty()) return;
+  if (l.size() > 1 || r.size() > 1) Fail("comparison requires single items");
+  Value x, y;
+  if (!ToSystem(l[0], x) || !ToSystem(r[0], y)) return;
+  auto c = Compare(x, y);
+  if (!c) {
+    bool comparable = (IsNumber(x) && IsNumber(y)) || x.kind == y.kind ||
+                      (IsTemporal(x.kind) && IsTemporal(y.kind)) ||
+                      (x.kind == ValueKind::kString && IsTemporal(y.kind)) ||
+                      (y.kind == ValueKind::kString && IsTemporal(x.kind)) ||
+                      (x.kind == ValueKind::kQuantity && IsNumber(y)) ||
+                      (y.kind == ValueKind::kQuantity && IsNumber(x));
+    if (!comparable) Fail("cannot compare these types");
+    bool time_x = x.kind == ValueKind::kTime, time_y = y.kind == ValueKind::kTime;
+    if (IsTemporal(x.kind) && IsTemporal(y.kind) && time_x != time_y)
+      Fail("cannot compare a time with a date");
+    if ((x.kind == ValueKind::kString && IsTemporal(y.kind)) ||
+        (y.kind == ValueKind::kString && IsTemporal(x.kind)))
+      Fail("cannot compare a String with a date/time");
+    return;
+  }
+  bool result = op == BinaryOp::kLess          ? *c < 0
+                : op == BinaryOp::kGreater     ? *c > 0
+                : op == BinaryOp::kLessOrEqual ? *c <= 0
+                                               : *c >= 0;
+  out.push_back(MakeBoolean(result));
 }
 
 }  // namespace topicbridge::fhirpath
