@@ -4,8 +4,9 @@ stay valid as the code changes. The environment each example reads is set here (
 
 Two examples also run end to end, unchanged, against a real PostgreSQL 15 + wal2json and a
 nats-server with JetStream (tests/integration/harness.py), configured only through the
-environment variables their comments name: the JetStream walkthrough and the Encounter
-in-progress -> finished topic with %previous.
+environment variables their comments name: the JetStream walkthrough, the Encounter
+in-progress -> finished topic with %previous, and the criterion that follows Encounter.subject
+with resolve().
 
 TOPICBRIDGE_BIN names the binary (meson sets it); TOPICBRIDGE_SOURCE_ROOT the source tree
 (default: two folders up from this file)."""
@@ -125,7 +126,9 @@ class ExamplesPassCheck(unittest.TestCase):
         env = self.environment(NATS_CREDS_DIR=os.path.join(self.tmp.name, "absent"))
         result = self.check(os.path.join(SOURCE_ROOT, "examples", "nats-jwt-auth.yaml"), env)
         self.assertEqual(result.returncode, 1, result.stdout)
-        self.assertIn("cannot read credentials file", result.stderr)
+        # One line per destination, naming the parameter and the file.
+        self.assertIn("destinations[0].parameter[3]", result.stderr)
+        self.assertIn(os.path.join("absent", "joe.creds"), result.stderr)
 
 
 class ExamplesRunEndToEnd(unittest.TestCase):
@@ -202,6 +205,27 @@ class ExamplesRunEndToEnd(unittest.TestCase):
         entry = messages[0].json()["value"]["entry"][1]
         self.assertEqual(entry["request"], {"method": "PUT", "url": "/fhir/Encounter/enc-1"})
         self.assertNotIn("resource", entry)  # content: id-only
+
+    def test_resolve_example_follows_the_encounter_subject(self):
+        sid = self.client.subscribe("portal.encounters")
+        self.client.flush()
+        self.run_example("encounter-portal-patient.yaml", "example_portal")
+        self.write("aidbox_create", "Patient", "pt-portal", {"identifier": [
+            {"system": "https://patient-portal.example.org/id", "value": "42"}]})
+        self.write("aidbox_create", "Patient", "pt-other", {"identifier": [
+            {"system": "urn:oid:1.2.3", "value": "7"}]})
+        amb = {"status": "in-progress", "class": {"code": "AMB"}}
+        self.write("aidbox_create", "Encounter", "enc-other",
+                   {**amb, "subject": {"resourceType": "Patient", "id": "pt-other"}})
+        self.write("aidbox_create", "Encounter", "enc-portal",
+                   {**amb, "subject": {"resourceType": "Patient", "id": "pt-portal"}})
+        # Commit order: the first message must be enc-portal's, so enc-other did not fire.
+        body = self.client.next_message(timeout=20, sid=sid).json()
+        status = body["value"]["entry"][0]["resource"]
+        self.assertEqual(status["notificationEvent"][0]["focus"],
+                         {"reference": "Encounter/enc-portal"})
+        self.assertEqual(body["value"]["entry"][1]["resource"]["subject"],
+                         {"reference": "Patient/pt-portal"})
 
 
 if __name__ == "__main__":
