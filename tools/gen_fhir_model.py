@@ -10,6 +10,7 @@ The output is one C++ raw string literal (kFhirModelR4) of lines:
   name type target [*]    field of the node above: FHIR type code, the node describing the
                           field's children ('-' for primitives) and '*' when it repeats
   name ? c1 c2 ...        a choice element: the concrete field names it stands for
+Fields and choice elements of a node are sorted by name.
 """
 import json
 import os
@@ -61,14 +62,16 @@ def main():
         lines.append("^%s %s" % (t, p))
     for owner in sorted(fields):
         lines.append("=" + owner)
-        for name, (t, path) in sorted(fields[owner].items()):
+        entries = []  # (name, line): fields and choice elements, sorted by name together
+        for name, (t, path) in fields[owner].items():
             flag = " *" if path in repeating or elsewhere.get(path) in repeating else ""
-            lines.append("%s %s %s%s" % (name, t, target_of(path, t), flag))
-        for path, kinds in sorted(choices.items()):
+            entries.append((name, "%s %s %s%s" % (name, t, target_of(path, t), flag)))
+        for path, kinds in choices.items():
             o, _, name = path.rpartition(".")
             if o == owner:
                 concrete = [name + k for k in kinds if name + k in fields[owner]]
-                lines.append("%s ? %s" % (name, " ".join(concrete)))
+                entries.append((name, "%s ? %s" % (name, " ".join(concrete))))
+        lines.extend(line for _, line in sorted(entries))
     body = "\n".join(lines) + "\n"
     # Split into chunks: compilers cap the length of a single string literal token.
     chunks = []

@@ -1,7 +1,6 @@
 #include "model.h"
 
 #include <algorithm>
-#include <string>
 #include <unordered_map>
 
 namespace topicbridge::fhirpath {
@@ -41,10 +40,14 @@ bool Model::IsA(std::int32_t type, std::int32_t ancestor) const {
 }
 
 Model::Model() {
-  // Parsing keeps string_views into the static table, which lives for the whole program.
-  std::unordered_map<std::string_view, std::int32_t> types, nodes;
+  ReadTable();
+  DeriveTypeFacts();
+}
+
+void Model::ReadTable() {
+  // The table is static: string_views into it live for the whole program.
   auto intern_type = [&](std::string_view n) {
-    auto [it, added] = types.emplace(n, static_cast<std::int32_t>(types_.size()));
+    auto [it, added] = type_index_.emplace(n, static_cast<std::int32_t>(types_.size()));
     if (added) {
       ModelType t;
       t.name = n;
@@ -53,80 +56,66 @@ Model::Model() {
     }
     return it->second;
   };
+  std::unordered_map<std::string_view, std::int32_t> nodes;
   auto intern_node = [&](std::string_view p) {
     auto [it, added] = nodes.emplace(p, static_cast<std::int32_t>(nodes_.size()));
     if (added) nodes_.push_back(ModelNode{p, {}});
     return it->second;
   };
-  struct PendingChoice {
+  struct Choice {
     std::int32_t node;
     std::size_t field;
-    std::vector<std::string_view> names;
+    std::vector<std::string_view> concrete;
   };
-  std::vector<PendingChoice> pending;
+  std::vector<Choice> choices;  // resolved once every field is read
   std::int32_t current = -1;
   for (const char* chunk : kFhirModelR4) {
-    std::string_view rest(chunk);
-    while (!rest.empty()) {
-      size_t nl = rest.find('\n');
+    for (std::string_view rest(chunk); !rest.empty();) {
+      std::size_t nl = rest.find('\n');
       std::string_view line = rest.substr(0, nl);
       rest = nl == std::string_view::npos ? std::string_view() : rest.substr(nl + 1);
       if (line.empty()) continue;
       if (line[0] == '^') {
         line.remove_prefix(1);
         std::int32_t t = intern_type(NextWord(line));
-        std::int32_t p = intern_type(NextWord(line));
-        types_[t].parent = p;
-      } else if (line[0] == '=') {
+        types_[t].parent = intern_type(NextWord(line));
+        continue;
+      }
+      if (line[0] == '=') {
         current = intern_node(line.substr(1));
+        continue;
+      }
+      ModelField f;
+      f.name = NextWord(line);
+      std::string_view type = NextWord(line);
+      if (type == "?") {
+        Choice choice{current, nodes_[current].fields.size(), {}};
+        while (!line.empty()) choice.concrete.push_back(NextWord(line));
+        choices.push_back(std::move(choice));
       } else {
-        ModelField f;
-        f.name = NextWord(line);
-        std::string_view type = NextWord(line);
-        if (type == "?") {
-          PendingChoice pc{current, nodes_[current].fields.size(), {}};
-          while (!line.empty()) pc.names.push_back(NextWord(line));
-          pending.push_back(std::move(pc));
-        } else {
-          f.type = intern_type(type);
-          std::string_view target = NextWord(line);
-          if (target != "-") f.node = intern_node(target);
-          f.repeating = NextWord(line) == "*";
-        }
-        nodes_[current].fields.push_back(std::move(f));
+        f.type = intern_type(type);
+        std::string_view target = NextWord(line);
+        if (target != "-") f.node = intern_node(target);
+        f.repeating = NextWord(line) == "*";
       }
+      nodes_[current].fields.push_back(std::move(f));
     }
   }
-  for (const auto& pc : pending) {
-    auto& fields = nodes_[pc.node].fields;
-    for (std::string_view n : pc.names) {
-      for (std::size_t i = 0; i < fields.size(); ++i) {
-        if (fields[i].name == n) fields[pc.field].choices.push_back(static_cast<std::int32_t>(i));
-      }
+  for (const Choice& choice : choices) {
+    ModelNode& node = nodes_[choice.node];
+    for (std::string_view name : choice.concrete) {
+      if (const ModelField* f = node.Find(name))
+        node.fields[choice.field].choices.push_back(
+            static_cast<std::int32_t>(f - node.fields.data()));
     }
   }
-  // Choice lines come after the sorted fields of their node: sort, remapping choice indexes.
-  for (auto& n : nodes_) {
-    std::vector<std::size_t> order(n.fields.size());
-    for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
-    std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
-      return n.fields[a].name < n.fields[b].name;
-    });
-    std::vector<std::int32_t> where(order.size());
-    for (std::size_t i = 0; i < order.size(); ++i) where[order[i]] = static_cast<std::int32_t>(i);
-    std::vector<ModelField> sorted;
-    sorted.reserve(order.size());
-    for (std::size_t i : order) sorted.push_back(std::move(n.fields[i]));
-    for (auto& f : sorted) {
-      for (auto& c : f.choices) c = where[c];
-    }
-    n.fields = std::move(sorted);
-  }
-  for (auto& [name, idx] : types) {
+  for (auto& [name, index] : type_index_) {
     auto it = nodes.find(name);
-    if (it != nodes.end()) types_[idx].node = it->second;
+    if (it != nodes.end()) types_[index].node = it->second;
   }
-  type_index_ = std::move(types);
+}
+
+void Model::DeriveTypeFacts() {
   // Types without fields of their own (Age, Duration...) use their nearest ancestor's.
   for (auto& t : types_) {
     for (std::int32_t p = t.parent; t.node < 0 && p >= 0; p = types_[p].parent)
@@ -153,13 +142,12 @@ Model::Model() {
       {"System.Time", PrimitiveKind::kTime}};
   const std::int32_t quantity = FindType("Quantity"), resource = FindType("Resource");
   for (std::int32_t i = 0; i < static_cast<std::int32_t>(types_.size()); ++i) {
-    types_[i].quantity = quantity >= 0 && IsA(i, quantity);
-    types_[i].resource = resource >= 0 && IsA(i, resource);
-    for (std::int32_t t = i, guard = 0;
-         t >= 0 && guard < 8 && types_[i].kind == PrimitiveKind::kNone;
-         t = types_[t].parent, ++guard) {
+    ModelType& type = types_[i];
+    type.quantity = quantity >= 0 && IsA(i, quantity);
+    type.resource = resource >= 0 && IsA(i, resource);
+    for (std::int32_t t = i; t >= 0 && type.kind == PrimitiveKind::kNone; t = types_[t].parent) {
       for (auto [name, kind] : kRoots) {
-        if (types_[t].name == name) types_[i].kind = kind;
+        if (types_[t].name == name) type.kind = kind;
       }
     }
   }

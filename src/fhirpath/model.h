@@ -58,6 +58,8 @@ class Model {
 
  private:
   Model();
+  void ReadTable();
+  void DeriveTypeFacts();  // inherited field nodes, primitive kinds, resource/quantity flags
 
   std::vector<ModelType> types_;
   std::vector<ModelNode> nodes_;
