@@ -29,9 +29,9 @@ struct TableCounters {
 enum class SlotLagAlarmChange { kNone, kRaised, kCleared };
 
 struct ReplicationGauges {
-  std::atomic<std::int64_t> slot_lag_bytes{0};        // pg_current_wal_lsn() - confirmed_flush_lsn
+  std::atomic<std::int64_t> slot_lag_bytes{0};  // pg_current_wal_lsn() - confirmed_flush_lsn
   std::atomic<std::int64_t> slot_lag_alarm_threshold_bytes{0};  // postgres.slot_lag_alarm_bytes
-  std::atomic<bool> slot_lag_alarm{false};  // lag >= threshold (threshold 0: never)
+  std::atomic<bool> slot_lag_alarm{false};            // lag >= threshold (threshold 0: never)
   std::atomic<std::uint64_t> last_received_lsn{0};    // Lsn
   std::atomic<std::uint64_t> last_confirmed_lsn{0};   // Lsn sent as flush position
   std::atomic<std::int64_t> last_message_unix_ms{0};  // 0: nothing received yet
