@@ -8,6 +8,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -78,6 +79,8 @@ class Context {
   std::optional<simdjson::dom::element> previous;
   // resolve() asks this; null means resolve() only finds contained resources.
   Resolver* resolver = nullptr;
+  // Receives trace(name[, projection]) calls; unset, trace() only passes its input through.
+  std::function<void(std::string_view name, std::span<const Value> values)> trace;
   // Type nodes with the FHIR R4 model (choice types, ofType(Quantity), FHIR primitive types).
   // False evaluates over untyped JSON.
   bool typed = true;

@@ -811,9 +811,22 @@ void EvaluatorState::Utility(const Invocation& call) {
       }
       return;
     }
-    case Function::kTrace:
+    case Function::kTrace: {
+      // trace(name[, projection]) hands the input (or its projection) to the context's tracer
+      // and returns the input unchanged.
+      if (const auto& tracer = context().trace) {
+        Temp t(*this), projected(*this);
+        auto name = call.ArgString(0, *t);
+        if (call.node->args.size() > 1) {
+          for (std::size_t i = 0; i < in.size(); ++i)
+            call.Lambda(call.node->args[1], in[i], static_cast<std::int64_t>(i), nullptr,
+                        *projected);
+        }
+        tracer(name.value_or(""), call.node->args.size() > 1 ? *projected : in);
+      }
       out.insert(out.end(), in.begin(), in.end());
       return;
+    }
     case Function::kNow:
     case Function::kToday:
     case Function::kTimeOfDay: {

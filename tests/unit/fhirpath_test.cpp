@@ -277,6 +277,18 @@ TEST_CASE("an Evaluator is reusable and results stay valid until its next call")
   CHECK(again.ok());
 }
 
+TEST_CASE("trace() reports to the context's tracer and passes its input through") {
+  Docs docs;
+  fp::Context c(docs.Parse(kPatient));
+  std::vector<std::string> seen;
+  c.trace = [&](std::string_view name, std::span<const fp::Value> values) {
+    seen.push_back(std::string(name) + "=" + fp::PrintResultJson(values));
+  };
+  CHECK(Eval("name.trace('names', given).count()", c) == "[2]");
+  REQUIRE(seen.size() == 1);
+  CHECK(seen[0] == R"(names=["Peter","James","Jim"])");
+}
+
 TEST_CASE("untyped evaluation navigates plain JSON") {
   Docs docs;
   fp::Context c(docs.Parse(kObservation));
