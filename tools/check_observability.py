@@ -9,7 +9,10 @@ then checks every text file under deploy/ (and the paths given with --check):
   - *.json parses; *.yml/*.yaml parses (PyYAML when installed, else a minimal indentation and
     tab check);
   - every rule of deploy/prometheus/alerts.yml has alert, expr and summary/description/runbook
-    annotations; every dashboard panel that is not a row has at least one target with an expr.
+    annotations; every dashboard panel that is not a row has at least one target with an expr;
+  - when promtool is installed (Debian package `prometheus`): `promtool check config` of
+    deploy/prometheus/prometheus.yml (which also checks the rules' PromQL) and
+    `promtool test rules` of deploy/prometheus/alerts_test.yml; otherwise says it skipped them.
 Exit 0 when in step; 1 with one line per problem. Run:
   python3 tools/check_observability.py [--source-root DIR] [--check PATH]...
 """
@@ -18,6 +21,8 @@ import argparse
 import json
 import os
 import re
+import shutil
+import subprocess
 import sys
 
 FAMILY_RE = re.compile(r'"([a-z][a-z0-9_]*)",\s*"(counter|gauge|histogram|summary)"')
@@ -111,6 +116,19 @@ def check_file(path, known, problems):
             check_rules(path, documents, problems)
 
 
+def run_promtool(prometheus_dir, problems):
+    """PromQL syntax and the alert unit tests; returns a note for the summary line."""
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        return "promtool not installed: PromQL and alert unit tests skipped"
+    for args in (["check", "config", "prometheus.yml"], ["test", "rules", "alerts_test.yml"]):
+        run = subprocess.run([promtool, *args], cwd=prometheus_dir, capture_output=True,
+                             text=True, timeout=120)
+        if run.returncode != 0:
+            problems.append(f"promtool {' '.join(args)} failed:\n{run.stdout}{run.stderr}")
+    return "promtool check config and test rules passed"
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--source-root", default=os.path.join(os.path.dirname(__file__), ".."))
@@ -128,10 +146,12 @@ def main():
     for path in text_files(paths):
         check_file(path, known, problems)
         checked += 1
+    note = run_promtool(os.path.join(root, "deploy", "prometheus"), problems)
     for problem in problems:
         print(problem)
     if not problems:
-        print(f"ok: {checked} files under deploy/ reference only the {len(known)} exported names")
+        print(f"ok: {checked} files under deploy/ reference only the {len(known)} exported names; "
+              f"{note}")
     return 1 if problems else 0
 
 
