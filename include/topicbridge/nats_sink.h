@@ -18,8 +18,16 @@ struct NatsOptions {
   std::string subject;  // used when OutboundMessage::subject is empty
   std::string connection_name;
   std::string credentials_file_path;  // .creds file (JWT + NKey seed)
+  std::string nkey_seed_file_path;    // file holding a user NKey seed ("SU...")
   std::string username;
   std::string password;
+  // sslContext "tls" (or a tls:// URL): TLS with the server verified against
+  // tls_ca_file (empty: the system's trust store); client certificate and key
+  // for mutual TLS when both are set.
+  bool tls = false;
+  std::string tls_ca_file;
+  std::string tls_cert_file;
+  std::string tls_key_file;
   int reconnect_wait_ms = 2000;
 };
 

@@ -14,10 +14,13 @@
 //   maxRequestSize     message.max.bytes
 //   requestTimeoutMs   request.timeout.ms
 //   securityProtocol   security.protocol     PLAINTEXT | SSL | SASL_PLAINTEXT | SASL_SSL
-//   saslMechanism      sasl.mechanisms       PLAIN | SCRAM-SHA-256 | SCRAM-SHA-512 | ...
+//   saslMechanism      sasl.mechanisms       PLAIN | SCRAM-SHA-256 | SCRAM-SHA-512 (others,
+//                                            e.g. AWS_MSK_IAM, are refused with a reason)
 //   saslJaasConfig     sasl.username, sasl.password  parsed from the Java JAAS line
 //                      `... required username="u" password="p";`
-//   sslKeystoreKey     ssl.key.pem           PEM private key
+//   sslKeystoreKey     ssl.key.pem           PEM private key (client certificate's)
+//   sslKeystoreCertificateChain  ssl.certificate.pem  PEM client certificate (chain)
+//   sslTruststoreCertificates    ssl.ca.pem           PEM CA certificates for the brokers
 //   keyByResourceId    —                     the sink sends OutboundMessage::key
 //
 // Fixed: kafka-at-least-once → enable.idempotence=true, acks=all;
@@ -56,6 +59,8 @@ constexpr Mapped kDirect[] = {
     {"securityProtocol", "security.protocol"},
     {"saslMechanism", "sasl.mechanisms"},
     {"sslKeystoreKey", "ssl.key.pem"},
+    {"sslKeystoreCertificateChain", "ssl.certificate.pem"},
+    {"sslTruststoreCertificates", "ssl.ca.pem"},
 };
 
 const Parameter* Named(const DestinationConfig& d, const char* name) {
@@ -77,6 +82,48 @@ bool JaasField(const std::string& jaas, const char* field, std::string* value) {
   if (!std::regex_search(jaas, match, pattern)) return false;
   *value = match[2];
   return true;
+}
+
+std::string Upper(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::toupper(c); });
+  return s;
+}
+
+// What librdkafka can do, with a reason for what it cannot.
+void CheckSecurity(const DestinationConfig& d, std::vector<ConfigProblem>* problems) {
+  const std::string protocol = Upper(StringParameter(d, "securityProtocol", "PLAINTEXT"));
+  const std::string mechanism = StringParameter(d, "saslMechanism");
+  const bool sasl = protocol == "SASL_PLAINTEXT" || protocol == "SASL_SSL";
+  if (protocol != "PLAINTEXT" && protocol != "SSL" && !sasl) {
+    problems->push_back({ParameterPath(d, "securityProtocol"),
+                         "securityProtocol \"" + protocol +
+                             "\": expected PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL"});
+  }
+  if (mechanism == "AWS_MSK_IAM") {
+    problems->push_back({ParameterPath(d, "saslMechanism"),
+                         "AWS_MSK_IAM is not supported (librdkafka has no MSK IAM signer): use "
+                         "MSK's SASL/SCRAM (SCRAM-SHA-512 with saslJaasConfig) or mutual TLS "
+                         "(securityProtocol SSL)"});
+  } else if (!mechanism.empty() && mechanism != "PLAIN" && mechanism != "SCRAM-SHA-256" &&
+             mechanism != "SCRAM-SHA-512") {
+    problems->push_back({ParameterPath(d, "saslMechanism"),
+                         "saslMechanism \"" + mechanism +
+                             "\" is not supported: use PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512"});
+  }
+  if (!sasl && (d.Find("saslMechanism") != nullptr || d.Find("saslJaasConfig") != nullptr)) {
+    problems->push_back({ParameterPath(d, "securityProtocol"),
+                         "saslMechanism and saslJaasConfig need securityProtocol SASL_PLAINTEXT "
+                         "or SASL_SSL"});
+  }
+  if (sasl && d.Find("saslJaasConfig") == nullptr) {
+    problems->push_back({ParameterPath(d, "securityProtocol"),
+                         protocol + " needs saslJaasConfig (username and password)"});
+  }
+  if ((d.Find("sslKeystoreKey") == nullptr) != (d.Find("sslKeystoreCertificateChain") == nullptr)) {
+    problems->push_back({d.path + ".parameter",
+                         "sslKeystoreKey and sslKeystoreCertificateChain go together (client "
+                         "key and its certificate)"});
+  }
 }
 
 // Dry run: librdkafka checks names and values without connecting.
@@ -142,6 +189,7 @@ KafkaOptions KafkaOptionsFrom(const DestinationConfig& d, std::vector<ConfigProb
                            "(value not shown)"});
     }
   }
+  CheckSecurity(d, problems);
   CheckWithLibrdkafka(d, o, origin, problems);
   return o;
 }

@@ -1,5 +1,6 @@
 #include "nats_connection.h"
 
+#include "nkey.h"
 #include "parameter_schema.h"
 
 namespace topicbridge::sinks {
@@ -19,6 +20,20 @@ std::string StatusText(natsStatus status) {
   const char* detail = nats_GetLastError(nullptr);
   if (detail != nullptr && *detail != '\0' && text != detail) text += ": " + std::string(detail);
   return text;
+}
+
+// The host TLS must verify: that of a single URL naming a DNS host. cnats checks
+// the name only when told; several URLs may name several hosts, and OpenSSL's
+// host check does not match IP addresses (for those the chain is verified).
+std::string TlsHostname(const std::string& urls) {
+  if (urls.find(',') != std::string::npos) return "";
+  std::string host = RedactUrl(urls);
+  if (const std::size_t scheme = host.find("://"); scheme != std::string::npos) {
+    host.erase(0, scheme + 3);
+  }
+  host = host.substr(0, host.find_first_of(":/"));
+  if (host.empty() || host.find_first_not_of("0123456789.") == std::string::npos) return "";
+  return host;
 }
 
 }  // namespace
@@ -48,6 +63,25 @@ NatsConnection::NatsConnection(const NatsOptions& options, SinkEvents events)
     check(
         natsOptions_SetUserCredentialsFromFiles(o, options.credentials_file_path.c_str(), nullptr),
         "credentialsFilePath");
+  }
+  if (!options.nkey_seed_file_path.empty()) {
+    std::string error;
+    const std::string public_key = NKeyPublicKeyFromSeedFile(options.nkey_seed_file_path, &error);
+    if (public_key.empty()) throw SinkConfigError({{"", "nats nkeySeedFilePath: " + error}});
+    check(natsOptions_SetNKeyFromSeed(o, public_key.c_str(), options.nkey_seed_file_path.c_str()),
+          "nkeySeedFilePath");
+  }
+  if (options.tls) {
+    check(natsOptions_SetSecure(o, true), "sslContext");
+    if (const std::string host = TlsHostname(options.url); !host.empty())
+      check(natsOptions_SetExpectedHostname(o, host.c_str()), "url");
+    if (!options.tls_ca_file.empty())
+      check(natsOptions_LoadCATrustedCertificates(o, options.tls_ca_file.c_str()), "tlsCaFile");
+    if (!options.tls_cert_file.empty()) {
+      check(natsOptions_LoadCertificatesChain(o, options.tls_cert_file.c_str(),
+                                              options.tls_key_file.c_str()),
+            "tlsCertFile/tlsKeyFile");
+    }
   }
   check(natsOptions_SetMaxReconnect(o, -1), "reconnect");
   check(natsOptions_SetReconnectWait(o, options.reconnect_wait_ms), "reconnect wait");

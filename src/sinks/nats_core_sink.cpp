@@ -13,8 +13,14 @@ NatsOptions NatsOptionsFrom(const DestinationConfig& destination) {
   o.connection_name =
       sinks::StringParameter(destination, "connectionName", "topicbridge-" + destination.id);
   o.credentials_file_path = sinks::StringParameter(destination, "credentialsFilePath");
+  o.nkey_seed_file_path = sinks::StringParameter(destination, "nkeySeedFilePath");
   o.username = sinks::StringParameter(destination, "username");
   o.password = sinks::StringParameter(destination, "password");
+  o.tls = sinks::StringParameter(destination, "sslContext", "none") == "tls" ||
+          o.url.find("tls://") != std::string::npos;
+  o.tls_ca_file = sinks::StringParameter(destination, "tlsCaFile");
+  o.tls_cert_file = sinks::StringParameter(destination, "tlsCertFile");
+  o.tls_key_file = sinks::StringParameter(destination, "tlsKeyFile");
   return o;
 }
 

@@ -12,8 +12,12 @@ const std::vector<ParameterSpec> kNatsSpecs = {
     {"connectionName", ValueKind::kString, false, false},
     {"sslContext", ValueKind::kString, false, false},
     {"credentialsFilePath", ValueKind::kString, false, false},
+    {"nkeySeedFilePath", ValueKind::kString, false, false},
     {"username", ValueKind::kString, false, false},
     {"password", ValueKind::kString, false, true},
+    {"tlsCaFile", ValueKind::kString, false, false},
+    {"tlsCertFile", ValueKind::kString, false, false},
+    {"tlsKeyFile", ValueKind::kString, false, false},
 };
 
 const std::vector<ParameterSpec> kKafkaSpecs = {
@@ -29,6 +33,8 @@ const std::vector<ParameterSpec> kKafkaSpecs = {
     {"saslMechanism", ValueKind::kString, false, false},
     {"saslJaasConfig", ValueKind::kString, false, true},
     {"sslKeystoreKey", ValueKind::kString, false, true},
+    {"sslKeystoreCertificateChain", ValueKind::kString, false, false},
+    {"sslTruststoreCertificates", ValueKind::kString, false, false},
     {"keyByResourceId", ValueKind::kBoolean, false, false},
 };
 

@@ -1,7 +1,9 @@
 #include "topicbridge/sink_factory.h"
 
+#include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include "nkey.h"
 #include "parameter_schema.h"
 #include "topicbridge/jetstream_sink.h"
 #include "topicbridge/kafka_sink.h"
@@ -20,23 +22,66 @@ std::string JoinProblems(const std::vector<ConfigProblem>& problems) {
   return text;
 }
 
-void CheckNats(const DestinationConfig& d, std::vector<ConfigProblem>* problems) {
+void CheckReadable(const DestinationConfig& d, const char* name,
+                   std::vector<ConfigProblem>* problems) {
+  const std::string path = sinks::StringParameter(d, name);
+  if (!path.empty() && access(path.c_str(), R_OK) != 0) {
+    problems->push_back({sinks::ParameterPath(d, name), std::string("cannot read file ") + path});
+  }
+}
+
+void CheckNatsTls(const DestinationConfig& d, std::vector<ConfigProblem>* problems) {
   const std::string ssl = sinks::StringParameter(d, "sslContext", "none");
-  if (ssl != "none") {
+  const bool tls_url = sinks::StringParameter(d, "url").find("tls://") != std::string::npos;
+  if (ssl != "none" && ssl != "tls") {
     problems->push_back({sinks::ParameterPath(d, "sslContext"),
-                         "sslContext \"" + ssl +
-                             "\" is not supported yet (TLS for NATS is not implemented): use "
-                             "\"none\" or leave it out"});
+                         "sslContext \"" + ssl + "\": expected \"none\" or \"tls\""});
+  } else if (ssl == "none" && tls_url && d.Find("sslContext") != nullptr) {
+    problems->push_back({sinks::ParameterPath(d, "sslContext"),
+                         "sslContext \"none\" contradicts the tls:// url: use \"tls\""});
   }
-  const std::string url = sinks::StringParameter(d, "url");
-  if (url.find("tls://") != std::string::npos) {
-    problems->push_back({sinks::ParameterPath(d, "url"),
-                         "tls:// URLs need TLS, which is not implemented yet: use nats://"});
+  const bool tls = ssl == "tls" || tls_url;
+  for (const char* name : {"tlsCaFile", "tlsCertFile", "tlsKeyFile"}) {
+    if (!tls && d.Find(name) != nullptr) {
+      problems->push_back({sinks::ParameterPath(d, name),
+                           std::string(name) + " needs sslContext \"tls\" (or a tls:// url)"});
+    }
+    CheckReadable(d, name, problems);
   }
-  const std::string creds = sinks::StringParameter(d, "credentialsFilePath");
-  if (!creds.empty() && access(creds.c_str(), R_OK) != 0) {
+  if ((d.Find("tlsCertFile") == nullptr) != (d.Find("tlsKeyFile") == nullptr)) {
     problems->push_back(
-        {sinks::ParameterPath(d, "credentialsFilePath"), "cannot read credentials file " + creds});
+        {d.path + ".parameter",
+         "tlsCertFile and tlsKeyFile go together (client certificate and its key)"});
+  }
+}
+
+void CheckNats(const DestinationConfig& d, std::vector<ConfigProblem>* problems) {
+  CheckNatsTls(d, problems);
+  CheckReadable(d, "credentialsFilePath", problems);
+  CheckReadable(d, "nkeySeedFilePath", problems);
+  int methods = 0;
+  for (const char* name : {"credentialsFilePath", "nkeySeedFilePath", "username"}) {
+    if (d.Find(name) != nullptr) ++methods;
+  }
+  if (methods > 1) {
+    problems->push_back({d.path + ".parameter",
+                         "choose one way to authenticate: credentialsFilePath, nkeySeedFilePath "
+                         "or username/password"});
+  }
+  if (d.Find("password") != nullptr && d.Find("username") == nullptr) {
+    problems->push_back({sinks::ParameterPath(d, "password"), "password needs username"});
+  }
+}
+
+// Secret files others can read: worth a warning, not a refusal (containers
+// often mount secrets 0644 inside a private volume).
+void WarnWorldReadable(const DestinationConfig& d) {
+  for (const char* name : {"credentialsFilePath", "nkeySeedFilePath", "tlsKeyFile"}) {
+    const std::string path = sinks::StringParameter(d, name);
+    if (!path.empty() && sinks::WorldReadable(path)) {
+      spdlog::warn("destination {}: {} {} is readable by every user: chmod 600 it", d.id, name,
+                   path);
+    }
   }
 }
 
@@ -75,6 +120,7 @@ std::vector<ConfigProblem> ValidateSinkParameters(const DestinationConfig& desti
 std::unique_ptr<Sink> MakeSink(const DestinationConfig& destination, SinkEvents events) {
   std::vector<ConfigProblem> problems = ValidateSinkParameters(destination);
   if (!problems.empty()) throw SinkConfigError(std::move(problems));
+  WarnWorldReadable(destination);
   try {
     if (destination.kind == "nats-core-best-effort") {
       return MakeNatsCoreSink(NatsOptionsFrom(destination), std::move(events));

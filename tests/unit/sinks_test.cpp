@@ -23,6 +23,7 @@
 #include <thread>
 #include <vector>
 
+#include "topicbridge/kafka_sink.h"
 #include "topicbridge/sink_factory.h"
 
 using namespace topicbridge;
@@ -508,13 +509,13 @@ TEST_CASE("validation names the parameter path and what is expected") {
                          {{"url", "nats://a"}, {"subject", "s"}, {"subject", "t"}});
     CHECK(AllText(ValidateSinkParameters(d)).find("given more than once") != std::string::npos);
   }
-  SUBCASE("sslContext other than none") {
+  SUBCASE("sslContext other than none or tls") {
     auto d = Destination("nats-core-best-effort",
                          {{"url", "nats://a"}, {"subject", "s"}, {"sslContext", "my-ctx"}});
     auto problems = ValidateSinkParameters(d);
     REQUIRE(problems.size() == 1);
     CHECK(problems[0].path == "destinations[0].parameter[2]");
-    CHECK(problems[0].message.find("not supported yet") != std::string::npos);
+    CHECK(problems[0].message.find("expected \"none\" or \"tls\"") != std::string::npos);
   }
   SUBCASE("librdkafka rejects a bad value") {
     auto d = Destination(
@@ -557,4 +558,161 @@ TEST_CASE("validation names the parameter path and what is expected") {
       CHECK(e.problems().size() == 2);
     }
   }
+}
+
+TEST_CASE("nats security parameters: TLS files, one way to authenticate") {
+  const std::string file = std::filesystem::temp_directory_path() / "tb-sinks-test-readable";
+  std::ofstream(file) << "x";
+  SUBCASE("TLS with CA, certificate and key passes; tls:// implies TLS") {
+    auto d = Destination("nats-core-best-effort", {{"url", "tls://127.0.0.1:4222"},
+                                                   {"subject", "s"},
+                                                   {"sslContext", "tls"},
+                                                   {"tlsCaFile", file},
+                                                   {"tlsCertFile", file},
+                                                   {"tlsKeyFile", file}});
+    CHECK(AllText(ValidateSinkParameters(d)) == "");
+  }
+  SUBCASE("TLS files need TLS, go in pairs and must be readable") {
+    auto d = Destination("nats-core-best-effort", {{"url", "nats://a"},
+                                                   {"subject", "s"},
+                                                   {"tlsCaFile", "/nonexistent/ca.pem"},
+                                                   {"tlsKeyFile", file}});
+    const std::string text = AllText(ValidateSinkParameters(d));
+    CHECK(text.find("parameter[2]: tlsCaFile needs sslContext \"tls\"") != std::string::npos);
+    CHECK(text.find("parameter[2]: cannot read file /nonexistent/ca.pem") != std::string::npos);
+    CHECK(text.find("tlsCertFile and tlsKeyFile go together") != std::string::npos);
+  }
+  SUBCASE("sslContext none contradicts a tls:// url") {
+    auto d = Destination("nats-core-best-effort",
+                         {{"url", "tls://a:4222"}, {"subject", "s"}, {"sslContext", "none"}});
+    CHECK(AllText(ValidateSinkParameters(d)).find("contradicts") != std::string::npos);
+  }
+  SUBCASE("credentials file, nkey seed and username are alternatives") {
+    auto d = Destination("nats-core-best-effort", {{"url", "nats://a"},
+                                                   {"subject", "s"},
+                                                   {"credentialsFilePath", file},
+                                                   {"nkeySeedFilePath", file}});
+    CHECK(AllText(ValidateSinkParameters(d)).find("choose one way to authenticate") !=
+          std::string::npos);
+  }
+  SUBCASE("a password without username") {
+    auto d = Destination("nats-core-best-effort",
+                         {{"url", "nats://a"}, {"subject", "s"}, {"password", "pw-hidden"}});
+    const std::string text = AllText(ValidateSinkParameters(d));
+    CHECK(text.find("password needs username") != std::string::npos);
+    CHECK(text.find("pw-hidden") == std::string::npos);
+  }
+  SUBCASE("a seed file without a user seed is a configuration error, without its content") {
+    std::ofstream(file) << "SAAGNOTAUSERSEED-secret-material\n";
+    auto d =
+        Destination("nats-core-best-effort",
+                    {{"url", "nats://127.0.0.1:1"}, {"subject", "s"}, {"nkeySeedFilePath", file}});
+    try {
+      MakeSink(d, {});
+      FAIL("expected SinkConfigError");
+    } catch (const SinkConfigError& e) {
+      CHECK(std::string(e.what()).find("no user nkey seed") != std::string::npos);
+      CHECK(std::string(e.what()).find("secret-material") == std::string::npos);
+    }
+  }
+  std::filesystem::remove(file);
+}
+
+TEST_CASE("kafka security: supported protocols and mechanisms, clear refusals") {
+  const std::string jaas =
+      R"(org.apache.kafka.common.security.scram.ScramLoginModule required username="u" password="pw-kafka-hidden";)";
+  auto kafka = [](std::vector<std::pair<std::string, std::string>> extra) {
+    std::vector<std::pair<std::string, std::string>> p = {{"kafkaTopic", "t"},
+                                                          {"bootstrapServers", "b:9092"}};
+    p.insert(p.end(), extra.begin(), extra.end());
+    return Destination("kafka-at-least-once", p);
+  };
+  SUBCASE("SASL_SSL with SCRAM-SHA-512 maps to sasl.* and passes") {
+    auto d = kafka({{"securityProtocol", "SASL_SSL"},
+                    {"saslMechanism", "SCRAM-SHA-512"},
+                    {"saslJaasConfig", jaas}});
+    std::vector<ConfigProblem> problems;
+    const KafkaOptions o = KafkaOptionsFrom(d, &problems);
+    CHECK(AllText(problems) == "");
+    auto property = [&](const std::string& name) {
+      for (const auto& [k, v] : o.properties)
+        if (k == name) return v;
+      return std::string("<absent>");
+    };
+    CHECK(property("security.protocol") == "sasl_ssl");
+    CHECK(property("sasl.mechanisms") == "SCRAM-SHA-512");
+    CHECK(property("sasl.username") == "u");
+    CHECK(property("sasl.password") == "pw-kafka-hidden");
+  }
+  SUBCASE("SCRAM-SHA-256 and PLAIN over SASL_PLAINTEXT pass") {
+    for (const char* mechanism : {"SCRAM-SHA-256", "PLAIN"}) {
+      auto d = kafka({{"securityProtocol", "SASL_PLAINTEXT"},
+                      {"saslMechanism", mechanism},
+                      {"saslJaasConfig", jaas}});
+      CHECK(AllText(ValidateSinkParameters(d)) == "");
+    }
+  }
+  SUBCASE("AWS_MSK_IAM is refused with a reason and an alternative") {
+    auto d = kafka({{"securityProtocol", "SASL_SSL"},
+                    {"saslMechanism", "AWS_MSK_IAM"},
+                    {"saslJaasConfig", jaas}});
+    const std::string text = AllText(ValidateSinkParameters(d));
+    CHECK(text.find("parameter[3]: AWS_MSK_IAM is not supported") != std::string::npos);
+    CHECK(text.find("SCRAM-SHA-512") != std::string::npos);
+    CHECK(text.find("pw-kafka-hidden") == std::string::npos);
+  }
+  SUBCASE("GSSAPI, an unknown protocol, SASL without credentials or without SASL protocol") {
+    CHECK(AllText(ValidateSinkParameters(kafka({{"securityProtocol", "SASL_SSL"},
+                                                {"saslMechanism", "GSSAPI"},
+                                                {"saslJaasConfig", jaas}})))
+              .find("\"GSSAPI\" is not supported") != std::string::npos);
+    CHECK(AllText(ValidateSinkParameters(kafka({{"securityProtocol", "TLS"}})))
+              .find("expected PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL") != std::string::npos);
+    CHECK(AllText(ValidateSinkParameters(kafka({{"securityProtocol", "SASL_SSL"}})))
+              .find("SASL_SSL needs saslJaasConfig") != std::string::npos);
+    CHECK(AllText(ValidateSinkParameters(kafka({{"saslMechanism", "PLAIN"}})))
+              .find("need securityProtocol SASL_PLAINTEXT or SASL_SSL") != std::string::npos);
+  }
+  SUBCASE("SSL with CA and client certificate maps to ssl.*.pem; key and chain go together") {
+    const std::string pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+    auto d = kafka({{"securityProtocol", "SSL"}, {"sslTruststoreCertificates", pem}});
+    std::vector<ConfigProblem> problems;
+    const KafkaOptions o = KafkaOptionsFrom(d, &problems);
+    bool has_ca = false;
+    for (const auto& [k, v] : o.properties) has_ca |= k == "ssl.ca.pem" && v == pem;
+    CHECK(has_ca);
+    CHECK(AllText(ValidateSinkParameters(
+                      kafka({{"securityProtocol", "SSL"}, {"sslKeystoreKey", "pw-key-material"}})))
+              .find("sslKeystoreKey and sslKeystoreCertificateChain go together") !=
+          std::string::npos);
+  }
+}
+
+// librdkafka's mock cluster has no SASL: what this proves is that the SASL settings
+// reach the client (it insists on the handshake) and the password stays out of errors.
+TEST_CASE("kafka SASL_PLAINTEXT/PLAIN insists on SASL; errors never show the password") {
+  MockKafka mock;
+  auto d = Destination(
+      "kafka-at-least-once",
+      {{"kafkaTopic", "tb-topic"},
+       {"bootstrapServers", mock.bootstraps()},
+       {"securityProtocol", "SASL_PLAINTEXT"},
+       {"saslMechanism", "PLAIN"},
+       {"saslJaasConfig",
+        R"(org.apache.kafka.common.security.plain.PlainLoginModule required username="u" password="pw-sasl-hidden";)"}});
+  AddInteger(d, "deliveryTimeoutMs", 3000);
+  std::mutex mutex;
+  std::string errors;
+  SinkEvents events;
+  events.on_error = [&](const std::string& text) {
+    std::lock_guard<std::mutex> lock(mutex);
+    errors += text + "\n";
+  };
+  auto sink = MakeSink(d, events);
+  const PublishResult r = PublishAndWait(*sink, Message(R"({"topic":"tb-topic"})"), 30s);
+  CHECK_FALSE(r.ok);
+  CHECK(r.error.find("pw-sasl-hidden") == std::string::npos);
+  std::lock_guard<std::mutex> lock(mutex);
+  CHECK(errors.find("SASL") != std::string::npos);
+  CHECK(errors.find("pw-sasl-hidden") == std::string::npos);
 }
