@@ -112,7 +112,8 @@ int RunCommand(const std::string& config_path) {
 
   Bridge bridge(std::move(loaded.config));
   if (auto problems = bridge.Prepare(); !problems.empty()) {
-    PrintProblems(problems, config_path);
+    // Logging is configured by now: these are log lines (JSON ones with log.format json).
+    for (const auto& p : problems) spdlog::critical("{}: {}", config_path, p.ToString());
     return 1;
   }
   std::atomic<bool> stop{false};
