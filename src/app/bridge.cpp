@@ -359,6 +359,9 @@ int Bridge::Run(const std::atomic<bool>& stop) {
   options.dsn = s.config.postgres.dsn;
   options.slot = s.config.postgres.slot;
   options.tables = s.Tables();
+  // A standby waiting for the slot takes over within seconds of the active
+  // instance's end, and a restarted database is found again as fast.
+  options.backoff_max = std::chrono::milliseconds(5000);
   s.stream = std::make_unique<ReplicationStream>(options);
   s.slot_monitor = std::make_unique<SlotMonitor>(
       s.config.postgres.dsn, s.config.postgres.slot, s.config.postgres.slot_lag_alarm_bytes,

@@ -136,25 +136,32 @@ int RunCommand(const std::string& config_path) {
   return code;
 }
 
-int FhirpathCommand(const std::string& resource_path, const std::vector<std::string>& variables,
-                    const std::string& expression) {
-  auto compiled = fhirpath::Expression::Compile(expression);
+int FhirpathCommand(const FhirpathArguments& args) {
+  auto compiled = fhirpath::Expression::Compile(args.expression);
   if (auto* syntax = std::get_if<fhirpath::SyntaxError>(&compiled)) {
     std::cerr << "syntax error at column " << syntax->column << ": " << syntax->message << "\n";
     return 2;
   }
-  simdjson::dom::parser parser;
-  fhirpath::Context context;
-  if (!resource_path.empty()) {
-    simdjson::dom::element resource;
-    if (auto error = parser.load(resource_path).get(resource); error) {
-      std::cerr << "cannot read resource " << resource_path << ": "
-                << simdjson::error_message(error) << "\n";
-      return 1;
+  // One parser per document: each element must stay valid through the evaluation.
+  simdjson::dom::parser resource_parser, current_parser, previous_parser;
+  const auto load = [](simdjson::dom::parser& parser, const std::string& path,
+                       std::optional<simdjson::dom::element>* out) {
+    if (path.empty()) return true;
+    simdjson::dom::element element;
+    if (auto error = parser.load(path).get(element); error) {
+      std::cerr << "cannot read " << path << ": " << simdjson::error_message(error) << "\n";
+      return false;
     }
-    context.resource = resource;
-  }
-  for (const auto& v : variables) {
+    *out = element;
+    return true;
+  };
+  fhirpath::Context context;
+  if (!load(resource_parser, args.resource, &context.resource) ||
+      !load(current_parser, args.current, &context.current) ||
+      !load(previous_parser, args.previous, &context.previous))
+    return 1;
+  if (!context.resource) context.resource = context.current;
+  for (const auto& v : args.variables) {
     const auto eq = v.find('=');
     if (eq == std::string::npos || eq == 0 ||
         !context.SetVariableJson(v.substr(0, eq), v.substr(eq + 1))) {

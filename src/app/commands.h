@@ -9,7 +9,13 @@ namespace topicbridge {
 int RunCommand(const std::string& config_path);
 int CheckCommand(const std::string& config_path);
 int StatusCommand(const std::string& config_path);
-int FhirpathCommand(const std::string& resource_path, const std::vector<std::string>& variables,
-                    const std::string& expression);
+struct FhirpathArguments {
+  std::string resource;  // files; empty: not set
+  std::string current;
+  std::string previous;
+  std::vector<std::string> variables;  // NAME=JSON
+  std::string expression;
+};
+int FhirpathCommand(const FhirpathArguments& arguments);
 
 }  // namespace topicbridge

@@ -32,20 +32,27 @@ int main(int argc, char** argv) {
   status->add_option("-c,--config", config_path, "YAML configuration of the running instance")
       ->required();
 
-  std::string resource_path, expression;
-  std::vector<std::string> variables;
+  topicbridge::FhirpathArguments fp;
   auto* fhirpath = app.add_subcommand(
       "fhirpath",
       "Evaluate a FHIRPath expression and print the result as one JSON array line.\n"
       "Exit 2 on a syntax error, 3 on an evaluation error.\n"
-      "Example: topicbridge fhirpath --resource patient.json \"name.given.first()\"");
-  fhirpath->add_option("--resource", resource_path, "FHIR resource (JSON file); default none");
-  fhirpath->add_option("--var", variables, "a variable: NAME=JSON (repeatable), used as %NAME");
-  fhirpath->add_option("expression", expression, "the FHIRPath expression")->required();
+      "Examples:\n"
+      "  topicbridge fhirpath --resource patient.json \"name.given.first()\"\n"
+      "  topicbridge fhirpath --current new.json --previous old.json \\\n"
+      "      \"%current.birthDate != %previous.birthDate\"\n"
+      "  topicbridge fhirpath --resource obs.json --var limit=180 \"value.value > %limit\"");
+  fhirpath->add_option("--resource", fp.resource,
+                       "FHIR resource (JSON file): %resource, %context and the start; default "
+                       "--current");
+  fhirpath->add_option("--current", fp.current, "FHIR resource (JSON file) bound to %current");
+  fhirpath->add_option("--previous", fp.previous, "FHIR resource (JSON file) bound to %previous");
+  fhirpath->add_option("--var", fp.variables, "a variable: NAME=JSON (repeatable), used as %NAME");
+  fhirpath->add_option("expression", fp.expression, "the FHIRPath expression")->required();
 
   CLI11_PARSE(app, argc, argv);
   if (*run) return topicbridge::RunCommand(config_path);
   if (*check) return topicbridge::CheckCommand(config_path);
   if (*status) return topicbridge::StatusCommand(config_path);
-  return topicbridge::FhirpathCommand(resource_path, variables, expression);
+  return topicbridge::FhirpathCommand(fp);
 }

@@ -68,8 +68,7 @@ int StatusCommand(const std::string& config_path) {
   if (!loaded.config.http.bearer_token.empty()) {
     client.set_bearer_token_auth(loaded.config.http.bearer_token);
   }
-  std::printf("%-24s %-30s %-8s %10s %10s %10s %10s  %s\n", "DESTINATION", "KIND", "STATUS",
-              "DELIVERED", "INPROCESS", "LOST/QUEUE", "FAILED", "LAST ERROR");
+  bool header = false;
   int code = 0;
   simdjson::dom::parser parser;
   for (const auto& d : loaded.config.destinations) {
@@ -78,6 +77,11 @@ int StatusCommand(const std::string& config_path) {
       std::cerr << "cannot reach topicbridge at " << loaded.config.http.listen
                 << ": is `topicbridge run -c " << config_path << "` running?\n";
       return 2;
+    }
+    if (!header) {
+      std::printf("%-24s %-30s %-8s %10s %10s %10s %10s  %s\n", "DESTINATION", "KIND", "STATUS",
+                  "DELIVERED", "INPROCESS", "LOST/QUEUE", "FAILED", "LAST ERROR");
+      header = true;
     }
     simdjson::dom::element root;
     if (response->status != 200 || parser.parse(response->body).get(root) != simdjson::SUCCESS) {
