@@ -126,6 +126,7 @@ class JwtFixture:
 
     def __init__(self, directory):
         self.dir = Path(directory)
+        self.dir.mkdir(parents=True, exist_ok=True)
         self.operator = NKey(directory, "operator", PREFIX_OPERATOR)
         self.account = NKey(directory, "app", PREFIX_ACCOUNT)
         operator_jwt = mint_jwt(self.operator, self.operator.public, "OP", {"type": "operator"})
