@@ -50,8 +50,8 @@ struct Value {
   // Integer: the value. Decimal and Quantity: digits after the point as written (-1 unknown),
   // which equivalence (~) rounds to.
   std::int64_t integer = 0;
-  double decimal = 0;  // Decimal, and a Quantity's value
-  Temporal temporal;   // Date, DateTime, Time
+  double decimal = 0;     // Decimal, and a Quantity's value
+  Temporal temporal;      // Date, DateTime, Time
   std::string_view text;  // String; TypeInfo name
   std::string_view unit;  // Quantity unit (UCUM code or calendar keyword); TypeInfo namespace
   simdjson::dom::element element;    // Node, when has_element
