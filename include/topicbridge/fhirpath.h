@@ -52,7 +52,8 @@ class Expression {
 };
 
 // Looks up a reference for resolve(). Implementations map "Type/id" (or an absolute URL) to a
-// resource. The returned element must stay valid until the evaluation that asked for it ends.
+// resource, or nullopt. The returned element must stay valid as long as the result of the
+// evaluation that asked for it is used (resolved resources can be part of the result).
 class Resolver {
  public:
   virtual ~Resolver() = default;
@@ -77,7 +78,8 @@ class Context {
   // %current / %previous (subscription criteria). Absent evaluates to the empty collection.
   std::optional<simdjson::dom::element> current;
   std::optional<simdjson::dom::element> previous;
-  // resolve() asks this; null means resolve() only finds contained resources.
+  // resolve() looks in %resource's contained resources and Bundle entries first, then asks
+  // this; null means only those.
   Resolver* resolver = nullptr;
   // Receives trace(name[, projection]) calls; unset, trace() only passes its input through.
   std::function<void(std::string_view name, std::span<const Value> values)> trace;
@@ -123,8 +125,9 @@ class Evaluator {
   Evaluator& operator=(const Evaluator&) = delete;
 
   EvalResult Evaluate(const Expression& expression, const Context& context);
-  // Subscription criteria: a singleton true is true, empty is false; a non-boolean or
-  // multi-item result is an error. REQUIRES: nothing; never throws.
+  // Subscription criteria: empty is false; one Boolean is itself; one other item is true
+  // (FHIRPath singleton evaluation); several items, or a failed evaluation, are an EvalError.
+  // Never throws.
   std::variant<bool, EvalError> EvaluatesToTrue(const Expression& expression,
                                                 const Context& context);
 
