@@ -27,6 +27,11 @@ constexpr Rule kRules[] = {
     {"wal_level", "", true,
      "logical decoding needs wal_level = logical: set it in postgresql.conf and restart "
      "PostgreSQL"},
+    {"has been invalidated", "", true,
+     "replication slot \"{slot}\" was invalidated: it fell behind max_slot_wal_keep_size and "
+     "the WAL it needed is gone, so changes were lost from it. Drop it "
+     "(SELECT pg_drop_replication_slot('{slot}')) and start again; topicbridge creates a new "
+     "slot at the current position. See docs/operations.md"},
     {"is active for PID", "", false,
      "replication slot \"{slot}\" is in use by another process: stop the other consumer "
      "(see pg_replication_slots.active_pid) or set postgres.slot to another name"},
@@ -71,8 +76,9 @@ constexpr Rule kRules[] = {
 
 std::string WithSlot(std::string_view advice, std::string_view slot) {
   std::string out(advice);
-  const std::size_t at = out.find("{slot}");
-  if (at != std::string::npos) out.replace(at, 6, slot);
+  for (std::size_t at = out.find("{slot}"); at != std::string::npos;
+       at = out.find("{slot}", at + slot.size()))
+    out.replace(at, 6, slot);
   return out;
 }
 
