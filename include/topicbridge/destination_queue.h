@@ -8,8 +8,9 @@
 // connection alive. Only an acknowledgement reaches the LsnTracker. After a
 // failed publish the destination is "unhealthy": new messages join the failed
 // ones in a retry queue kept in submission order, and one message (the oldest)
-// probes the broker per backoff period (capped exponential, forever); the first
-// success resends the rest in order. So messages reach the broker in submission
+// probes the broker per backoff period (capped exponential, forever; at once
+// when the sink reports its connection back); the first success resends the
+// rest in order. So messages reach the broker in submission
 // order except those already in flight when the first failure happened.
 // Thread-safety: Offer/Submit from the pipeline thread; completions arrive on
 // broker threads; retries run on the queue's own thread.
@@ -108,6 +109,9 @@ class DestinationQueue {
   bool healthy_ = true;     // the latest completion succeeded; GUARDED_BY(mutex_)
   bool probing_ = false;    // a probe awaits its completion; GUARDED_BY(mutex_)
   bool resending_ = false;  // RetryLoop is handing a retry to the sink; GUARDED_BY(mutex_)
+  // The sink's connection was up at the last failure; when it was down, the
+  // next probe goes as soon as it is up again. GUARDED_BY(mutex_)
+  bool connected_at_failure_ = true;
   std::chrono::steady_clock::time_point next_retry_;  // GUARDED_BY(mutex_)
   std::chrono::milliseconds backoff_;                 // GUARDED_BY(mutex_)
   std::thread retry_thread_;

@@ -1,11 +1,15 @@
 #include "topicbridge/destination_queue.h"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 
 namespace topicbridge {
 
 namespace {
 using Clock = std::chrono::steady_clock;
+// How often a backing-off queue looks whether its sink reconnected.
+constexpr std::chrono::milliseconds kConnectionPoll{100};
 }  // namespace
 
 DestinationQueue::DestinationQueue(Sink* sink, DestinationStatus* status, LsnTracker* tracker,
@@ -125,18 +129,28 @@ void DestinationQueue::Publish(std::shared_ptr<Pending> pending) {
 void DestinationQueue::OnSuccess(const Pending& pending) {
   status_->OnDelivered();
   tracker_->Acknowledge(pending.ticket);
+  bool recovered = false;
+  std::size_t waiting = 0;
   {
     std::lock_guard lock(mutex_);
     if (pending.probe) probing_ = false;
+    recovered = !healthy_;
+    waiting = retries_.size();
     healthy_ = true;
     backoff_ = limits_.initial_backoff;
     next_retry_ = Clock::now();  // the broker is back: resend what waits, in order
   }
+  if (recovered)
+    spdlog::info("destination {}: publishing again; resending {} waiting messages in order",
+                 status_->id(), waiting);
   Finish(pending.message.body.size());
 }
 
 void DestinationQueue::OnFailure(std::shared_ptr<Pending> pending, const PublishResult& result) {
   status_->OnAttemptFailed(result.error);
+  // Logged when the destination turns unhealthy and once per failed probe, not per message.
+  bool log = false;
+  std::chrono::milliseconds wait{0};
   {
     std::lock_guard lock(mutex_);
     if (pending->probe) {
@@ -146,11 +160,17 @@ void DestinationQueue::OnFailure(std::shared_ptr<Pending> pending, const Publish
     } else if (healthy_) {
       next_retry_ = Clock::now() + backoff_;
     }
+    log = pending->probe || healthy_;
+    connected_at_failure_ = status_->Connected();
+    wait = backoff_;
     healthy_ = false;
     pending->probe = false;
     retries_.emplace(pending->sequence, std::move(pending));
   }
   changed_.notify_all();
+  if (log)
+    spdlog::warn("destination {}: publish failed, retrying in {} ms (messages wait in order): {}",
+                 status_->id(), wait.count(), result.error);
 }
 
 void DestinationQueue::RetryLoop() {
@@ -160,8 +180,14 @@ void DestinationQueue::RetryLoop() {
       changed_.wait(lock);
       continue;
     }
-    if (Clock::now() < next_retry_) {
-      changed_.wait_until(lock, next_retry_);
+    if (const auto now = Clock::now(); now < next_retry_) {
+      if (connected_at_failure_) {
+        changed_.wait_until(lock, next_retry_);
+      } else if (status_->Connected()) {
+        next_retry_ = now;  // the connection came back since the failure: probe now
+      } else {
+        changed_.wait_until(lock, std::min(next_retry_, now + kConnectionPoll));
+      }
       continue;
     }
     auto pending = std::move(retries_.begin()->second);

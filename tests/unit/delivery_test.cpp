@@ -253,3 +253,22 @@ TEST_CASE("a finished transaction is not merged into a later one that still wait
   t.Acknowledge(c);
   CHECK(t.Confirmable() == 30);
 }
+
+TEST_CASE("a reconnected sink is probed at once instead of after the backoff") {
+  ManualSink sink;
+  DestinationStatus status("js", "nats-jetstream-at-least-once", "t");
+  LsnTracker tracker;
+  DeliveryLimits limits;
+  limits.initial_backoff = 60s;
+  DestinationQueue queue(&sink, &status, &tracker, limits);
+  status.SetConnected(false);
+  const auto tx = tracker.BeginTransaction();
+  REQUIRE(queue.Submit(Message("a"), tx));
+  sink.Complete(false);
+  std::this_thread::sleep_for(150ms);
+  CHECK(sink.Outstanding() == 0);  // backing off
+  status.SetConnected(true);
+  REQUIRE(Eventually([&] { return sink.Outstanding() == 1; }));
+  sink.Complete(true);
+  CHECK(queue.Drain(100ms));
+}
