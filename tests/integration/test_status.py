@@ -498,6 +498,17 @@ class SecretsAndJsonLogs(unittest.TestCase):
         self.assertIn("still in flight at shutdown", surfaces["log"])
         self.assertEqual(self.exit_code, 0, surfaces["log"][-3000:])
 
+    def test_5_a_destination_that_cannot_start_is_a_json_log_line(self):
+        bad = destination("no-seed", "nats-core-best-effort", self.url, BE_SUBJECT,
+                          [{"name": "nkeySeedFilePath", "valueString": "/nonexistent/seed"}])
+        bridge = harness.Topicbridge(bridge_config(self.dsn, "tb_secret", harness.free_port(),
+                                                   [bad], log_format="json"))
+        self.addCleanup(bridge.cleanup)
+        self.assertEqual(bridge.wait_exit(30), 1)
+        records = [json.loads(line) for line in bridge.logs().splitlines()]
+        self.assertTrue(any(r["level"] == "critical" and "/nonexistent/seed" in r["message"]
+                            for r in records), records)
+
     def test_3_wrong_database_password_is_reported_without_it(self):
         port = harness.free_port()
         dsn = self.dsn.replace("s3cretPG", "badPGpw99")
