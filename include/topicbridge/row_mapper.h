@@ -47,6 +47,7 @@ class RowMapper {
 
   // Shapes the converter passed through unchanged, with sample paths.
   const ConversionStats& conversion_stats() const { return stats_; }
+  void ClearConversionStats() { stats_.Clear(); }
 
   // Tables that must be decoded for `table_types`: each and its _history.
   std::vector<std::string> TablesToDecode(const std::string& schema) const;

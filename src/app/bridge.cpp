@@ -97,6 +97,10 @@ struct Bridge::State {
   void Rebuild();
   std::unique_ptr<Destination> MakeDestination(const DestinationConfig& d);
   std::vector<std::string> Tables() const;
+  // Logs shapes the Aidbox-to-FHIR conversion passed through unchanged: the
+  // first few with their paths, then a count every 1000.
+  void ReportConversionWarnings();
+  std::uint64_t conversion_warnings_logged = 0;
   // Reads Aidbox's topic and destination tables, retrying until `stop`.
   bool LoadStored(const std::atomic<bool>& stop);
   TableCounters& Table(std::string_view name) {
@@ -234,6 +238,22 @@ void Bridge::State::Rebuild() {
   tables_changed = mapper && !old_tables.empty() && Tables() != old_tables;
 }
 
+void Bridge::State::ReportConversionWarnings() {
+  const ConversionStats& stats = mapper->conversion_stats();
+  const std::uint64_t total = conversion_warnings_logged + stats.warnings;
+  if (stats.warnings == 0) return;
+  if (conversion_warnings_logged < ConversionStats::kMaxSamples) {
+    for (const auto& sample : stats.samples)
+      spdlog::warn("{}/{}: passed through unconverted (not a shape of the FHIR R4 model): {}",
+                   event.resource_type, event.id, sample);
+  } else if (total / 1000 != conversion_warnings_logged / 1000) {
+    spdlog::warn("{} shapes passed through unconverted so far (not shapes of the FHIR R4 model)",
+                 total);
+  }
+  conversion_warnings_logged = total;
+  mapper->ClearConversionStats();
+}
+
 bool Bridge::State::LoadStored(const std::atomic<bool>& stop) {
   for (auto wait = 500ms; !stop; wait = std::min(wait * 2, std::chrono::milliseconds(30000))) {
     try {
@@ -323,6 +343,7 @@ void Bridge::State::HandleChange() {
   }
   if (outcome != RowMapper::Outcome::kEvent) return;
   resolver->Forget(event.resource_type, event.id);
+  ReportConversionWarnings();
   const auto on_error = [this](const CriteriaError& e) {
     registry.Topic(e.topic->url).fhirpath_errors.fetch_add(1, std::memory_order_relaxed);
     if (e.first_for_topic)
