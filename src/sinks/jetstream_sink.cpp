@@ -42,9 +42,16 @@ class JetStreamSink final : public Sink {
   ~JetStreamSink() override {
     Flush(std::chrono::milliseconds(2000));
     closing_ = true;
-    // Take back what the library still holds; its acks will be discarded.
+    // Take back what the library still holds; its acks will be discarded. Only after a
+    // publish: cnats 3.4 reads its pending map, made by the first async publish, unchecked.
+    bool published = false;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      published = !pending_.empty();
+    }
     natsMsgList pending{};
-    if (js_PublishAsyncGetPendingList(&pending, js_) == NATS_OK) natsMsgList_Destroy(&pending);
+    if (published && js_PublishAsyncGetPendingList(&pending, js_) == NATS_OK)
+      natsMsgList_Destroy(&pending);
     while (handlers_running_.load() > 0) std::this_thread::yield();
     std::map<natsMsg*, PendingPublish> left;
     {
