@@ -331,6 +331,11 @@ class AtLeastOnce(unittest.TestCase):
 
     # --- scenarios -----------------------------------------------------------------------------
 
+    def test_0_sigterm_before_any_message_exits_0(self):
+        self.assertEqual(self.bridge.stop(), 0, self.bridge.logs()[-3000:])
+        self.bridge.start()
+        self.wait_ready()
+
     def test_1_kill_9_three_times_loses_nothing(self):
         js_start, tail = self.start_reading()
         writer = Writer(self.pg, "k9", EVENTS // 10, 10, 0.015)
