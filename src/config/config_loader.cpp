@@ -410,8 +410,14 @@ LoadedConfig LoadConfigText(const std::string& yaml_text) {
   }
   if (root.IsNull()) return loaded;  // an empty file: every default
   if (!r.ExpectMap(root, "(top level)")) return loaded;
-  ReadSections(r, root, &loaded.config);
-  CheckReferences(r, loaded.config);
+  try {
+    ReadSections(r, root, &loaded.config);
+    CheckReferences(r, loaded.config);
+  } catch (const YAML::Exception& e) {  // e.g. a mapping or sequence used as a key
+    loaded.problems.push_back({"", "unexpected YAML at line " + std::to_string(e.mark.line + 1) +
+                                       ", column " + std::to_string(e.mark.column + 1) + ": " +
+                                       e.msg});
+  }
   return loaded;
 }
 

@@ -79,6 +79,12 @@ TEST_CASE("malformed YAML reports line and column") {
   CHECK(loaded.problems[0].message.find("malformed YAML at line") != std::string::npos);
 }
 
+TEST_CASE("a mapping or sequence used as a key is a problem, not an exception") {
+  const auto loaded = LoadConfigText("aidbox:\n  [a, b]: 1\n");
+  REQUIRE(loaded.problems.size() == 1);
+  CHECK(loaded.problems[0].message.find("line 2") != std::string::npos);
+}
+
 TEST_CASE("every problem names its key path") {
   const auto loaded = LoadConfigText(R"yaml(
 postgre: {}
