@@ -103,12 +103,12 @@ bool DestinationQueue::Submit(OutboundMessage message, LsnTracker::Ticket ticket
     }
     ++in_flight_;
     in_flight_bytes_ += bytes;
+    status_->OnInFlight();  // before RetryLoop may publish it
     pending->sequence = next_sequence_++;
     // While earlier messages wait for a retry, this one waits behind them.
     publish_now = retries_.empty() && !probing_ && !resending_;
     if (!publish_now) retries_.emplace(pending->sequence, pending);
   }
-  status_->OnInFlight();
   if (publish_now)
     Publish(std::move(pending));
   else
