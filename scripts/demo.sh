@@ -46,6 +46,7 @@ stop_bridge
 HTTP_PORT=$(python3 -c '
 import socket
 s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as topicbridge binds: TIME_WAIT is fine
 try:
     s.bind(("127.0.0.1", 8765))
 except OSError:
