@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "topicbridge/fhirpath.h"
+#include "topicbridge/json_writer.h"
 
 namespace fs = std::filesystem;
 namespace fp = topicbridge::fhirpath;
@@ -25,33 +26,7 @@ namespace {
 
 void AppendJsonString(std::string& out, const std::string& s) {
   out += '"';
-  for (char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", c);
-          out += buf;
-        } else {
-          out += c;
-        }
-    }
-  }
+  topicbridge::JsonWriter::AppendEscaped(&out, s);
   out += '"';
 }
 
