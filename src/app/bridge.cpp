@@ -60,6 +60,7 @@ struct Bridge::State {
   std::unique_ptr<RowMapper> mapper;
   std::vector<std::unique_ptr<Destination>> destinations;
   std::vector<std::vector<Destination*>> by_topic;  // matcher topic index → destinations
+  std::vector<TopicCounters*> topic_counters;       // matcher topic index → its counters
   std::unique_ptr<HttpServer> http;
   std::unique_ptr<ReplicationStream> stream;
   std::unique_ptr<SlotMonitor> slot_monitor;
@@ -226,7 +227,9 @@ void Bridge::State::Rebuild() {
   for (auto& d : destinations)
     for (std::size_t t = 0; t < next_matcher->topics().size(); ++t)
       if (next_matcher->topics()[t].url == d->config.topic) by_topic[t].push_back(d.get());
-  for (const auto& t : next_matcher->topics()) registry.Topic(t.url);
+  // Looked up once here: the registry's map takes a lock, the event path must not.
+  topic_counters.clear();
+  for (const auto& t : next_matcher->topics()) topic_counters.push_back(&registry.Topic(t.url));
 
   const auto old_tables = mapper ? Tables() : std::vector<std::string>{};
   matcher = std::move(next_matcher);
@@ -345,7 +348,8 @@ void Bridge::State::HandleChange() {
   resolver->Forget(event.resource_type, event.id);
   ReportConversionWarnings();
   const auto on_error = [this](const CriteriaError& e) {
-    registry.Topic(e.topic->url).fhirpath_errors.fetch_add(1, std::memory_order_relaxed);
+    topic_counters[e.topic - matcher->topics().data()]->fhirpath_errors.fetch_add(
+        1, std::memory_order_relaxed);
     if (e.first_for_topic)
       spdlog::warn("topic {}: criteria '{}' failed on {}/{}: {} (counted from now on, logged once)",
                    e.topic->url, *e.expression, event.resource_type, event.id, e.message);
@@ -356,7 +360,7 @@ void Bridge::State::HandleChange() {
   }
   for (std::size_t t : matched) {
     const MatcherTopic& topic = matcher->topics()[t];
-    registry.Topic(topic.url).events_matched.fetch_add(1, std::memory_order_relaxed);
+    topic_counters[t]->events_matched.fetch_add(1, std::memory_order_relaxed);
     for (Destination* d : by_topic[t]) Notify(*d, topic);
   }
 }
