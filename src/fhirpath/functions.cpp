@@ -472,7 +472,7 @@ void EvaluatorState::Subsetting(const Invocation& call) {
   Collection& out = call.out;
   switch (n->function) {
     case Function::kSingle:
-      if (in.size() > 1) Fail("call.Single() on " + std::to_string(in.size()) + " items");
+      if (in.size() > 1) Fail("single() on " + std::to_string(in.size()) + " items");
       out.insert(out.end(), in.begin(), in.end());
       return;
     case Function::kFirst:
