@@ -68,6 +68,43 @@ if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
 
 
+def topic_resource(url, resource, criteria=None, interactions=None):
+    """An AidboxSubscriptionTopic with one trigger, as a user POSTs it."""
+    trigger = {"resource": resource}
+    if criteria:
+        trigger["fhirPathCriteria"] = criteria
+    if interactions:
+        trigger["supportedInteraction"] = list(interactions)
+    return {"resourceType": "AidboxSubscriptionTopic", "url": url, "status": "active",
+            "trigger": [trigger]}
+
+
+def destination_resource(did, kind, topic_url, params, **fields):
+    """An AidboxTopicDestination; params is a list of (name, value), the value[x] type taken from
+    the Python type (bool → valueBoolean, int → valueInteger, else valueString)."""
+    def parameter(name, value):
+        if isinstance(value, bool):
+            return {"name": name, "valueBoolean": value}
+        if isinstance(value, int):
+            return {"name": name, "valueInteger": value}
+        return {"name": name, "valueString": value}
+
+    d = {"resourceType": "AidboxTopicDestination", "id": did, "kind": kind, "topic": topic_url,
+         "parameter": [parameter(n, v) for n, v in params]}
+    d.update(fields)
+    return d
+
+
+def bridge_config(dsn, slot, http_port, topics, destinations, **sections):
+    """A topicbridge config dict; each keyword is merged into its section (postgres, http, ...)."""
+    config = {"postgres": {"dsn": dsn, "slot": slot},
+              "http": {"listen": f"127.0.0.1:{http_port}"},
+              "topics": topics, "destinations": destinations}
+    for name, values in sections.items():
+        config.setdefault(name, {}).update(values)
+    return config
+
+
 def free_port():
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket() as s:

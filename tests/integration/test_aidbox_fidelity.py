@@ -18,22 +18,12 @@ ENTRY_ACTION_URL = "http://aidbox.app/StructureDefinition/notification-entry-act
 
 
 def topic(name, resource, criteria=None, interactions=None):
-    trigger = {"resource": resource}
-    if criteria:
-        trigger["fhirPathCriteria"] = criteria
-    if interactions:
-        trigger["supportedInteraction"] = interactions
-    return {"resourceType": "AidboxSubscriptionTopic", "url": BASE + name, "status": "active",
-            "trigger": [trigger]}
+    return harness.topic_resource(BASE + name, resource, criteria, interactions)
 
 
 def destination(did, topic_name, subject, nats, **extra):
-    d = {"resourceType": "AidboxTopicDestination", "id": did, "kind": "nats-core-best-effort",
-         "topic": BASE + topic_name,
-         "parameter": [{"name": "url", "valueString": nats.url},
-                       {"name": "subject", "valueString": subject}]}
-    d.update(extra)
-    return d
+    return harness.destination_resource(did, "nats-core-best-effort", BASE + topic_name,
+                                        [("url", nats.url), ("subject", subject)], **extra)
 
 
 class AidboxFidelity(unittest.TestCase):
@@ -53,11 +43,10 @@ class AidboxFidelity(unittest.TestCase):
         cls.pg.sql("ALTER TABLE practitioner REPLICA IDENTITY FULL")
         cls.http_port = harness.free_port()
         nats = cls.nats
-        config = {
-            "postgres": {"dsn": cls.pg.dsn(), "slot": "fidelity"},
-            "http": {"listen": f"127.0.0.1:{cls.http_port}"},
-            "aidbox": {"base_url": "http://aidbox.example", "topics_from_database": True},
-            "topics": [
+        config = harness.bridge_config(
+            cls.pg.dsn(), "fidelity", cls.http_port,
+            aidbox={"base_url": "http://aidbox.example", "topics_from_database": True},
+            topics=[
                 topic("patient", "Patient"),
                 topic("birthdate", "Patient", "%current.birthDate != %previous.birthDate",
                       ["update"]),
@@ -73,7 +62,7 @@ class AidboxFidelity(unittest.TestCase):
                 topic("deactivated", "Practitioner",
                       "%previous.active = true and %current.active = false"),
             ],
-            "destinations": [
+            destinations=[
                 destination("patients", "patient", "ev.patient", nats, includeEntryAction=True),
                 destination("patients-ids", "patient", "ev.patient-ids", nats, content="id-only"),
                 destination("patients-empty", "patient", "ev.patient-empty", nats, content="empty"),
@@ -82,8 +71,7 @@ class AidboxFidelity(unittest.TestCase):
                 destination("encounters", "clinical", "ev.clinical", nats),
                 destination("practitioners", "deactivated", "ev.practitioner", nats),
                 destination("portal", "portal-encounter", "ev.portal", nats),
-            ],
-        }
+            ])
         cls.bridge = harness.Topicbridge(config)
         cls.addClassCleanup(cls.bridge.cleanup)
         cls.bridge.wait_http_ok(f"http://127.0.0.1:{cls.http_port}/readyz", timeout=60)

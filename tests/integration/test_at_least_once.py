@@ -40,34 +40,22 @@ def parse_lsn(text):
 
 
 def bridge_config(pg, nats, kafka, http_port):
-    return {
-        "postgres": {"dsn": pg.dsn(), "slot": SLOT},
-        "http": {"listen": f"127.0.0.1:{http_port}"},
-        "aidbox": {"base_url": "http://localhost:8080"},
-        "log": {"level": "info"},
-        "delivery": {"at_least_once_window": WINDOW, "drain_timeout_ms": 10000},
-        "topics": [{
-            "resourceType": "AidboxSubscriptionTopic",
-            "url": TOPIC_URL,
-            "status": "active",
-            "trigger": [{"resource": "Patient", "fhirPathCriteria": "name.exists()"}],
-        }],
-        "destinations": [
-            {"resourceType": "AidboxTopicDestination", "id": "js",
-             "kind": "nats-jetstream-at-least-once", "topic": TOPIC_URL,
-             "parameter": [{"name": "url", "valueString": nats.url},
-                           {"name": "subject", "valueString": JS_SUBJECT}]},
-            {"resourceType": "AidboxTopicDestination", "id": "kafka",
-             "kind": "kafka-at-least-once", "topic": TOPIC_URL,
-             "parameter": [{"name": "kafkaTopic", "valueString": KAFKA_TOPIC},
-                           {"name": "bootstrapServers", "valueString": kafka.bootstraps},
-                           {"name": "keyByResourceId", "valueBoolean": True}]},
-            {"resourceType": "AidboxTopicDestination", "id": "core",
-             "kind": "nats-core-best-effort", "topic": TOPIC_URL,
-             "parameter": [{"name": "url", "valueString": nats.url},
-                           {"name": "subject", "valueString": CORE_SUBJECT}]},
+    return harness.bridge_config(
+        pg.dsn(), SLOT, http_port,
+        topics=[harness.topic_resource(TOPIC_URL, "Patient", "name.exists()")],
+        destinations=[
+            harness.destination_resource("js", "nats-jetstream-at-least-once", TOPIC_URL,
+                                         [("url", nats.url), ("subject", JS_SUBJECT)]),
+            harness.destination_resource("kafka", "kafka-at-least-once", TOPIC_URL,
+                                         [("kafkaTopic", KAFKA_TOPIC),
+                                          ("bootstrapServers", kafka.bootstraps),
+                                          ("keyByResourceId", True)]),
+            harness.destination_resource("core", "nats-core-best-effort", TOPIC_URL,
+                                         [("url", nats.url), ("subject", CORE_SUBJECT)]),
         ],
-    }
+        aidbox={"base_url": "http://localhost:8080"},
+        log={"level": "info"},
+        delivery={"at_least_once_window": WINDOW, "drain_timeout_ms": 10000})
 
 
 class Writer:

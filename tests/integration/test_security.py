@@ -226,22 +226,15 @@ class AuthNatsClient(harness.NatsClient):
 
 
 def nats_destination(did, url, subject, *params, kind="nats-core-best-effort"):
-    parameter = [{"name": "url", "valueString": url},
-                 {"name": "subject", "valueString": subject}]
-    parameter += [{"name": n, "valueString": v} for n, v in params]
-    return {"resourceType": "AidboxTopicDestination", "id": did, "kind": kind,
-            "topic": TOPIC_URL, "parameter": parameter}
+    return harness.destination_resource(did, kind, TOPIC_URL,
+                                        [("url", url), ("subject", subject), *params])
 
 
 def bridge_config(dsn, slot, http_port, destinations, http_extra=None):
-    return {
-        "postgres": {"dsn": dsn, "slot": slot},
-        "http": {"listen": f"127.0.0.1:{http_port}", **(http_extra or {})},
-        "topics": [{"resourceType": "AidboxSubscriptionTopic", "url": TOPIC_URL,
-                    "status": "active",
-                    "trigger": [{"resource": "Patient", "fhirPathCriteria": "name.exists()"}]}],
-        "destinations": destinations,
-    }
+    return harness.bridge_config(
+        dsn, slot, http_port,
+        topics=[harness.topic_resource(TOPIC_URL, "Patient", "name.exists()")],
+        destinations=destinations, http=http_extra or {})
 
 
 def http_get(port, path, token=None):

@@ -15,27 +15,14 @@ TOPIC_URL = "http://example.org/FHIR/R5/SubscriptionTopic/patient-topic"
 
 
 def seed_config(pg, nats, http_port, slot="topicbridge"):
-    return {
-        "postgres": {"dsn": pg.dsn(), "slot": slot},
-        "http": {"listen": f"127.0.0.1:{http_port}"},
-        "aidbox": {"base_url": "http://localhost:8080"},
-        "topics": [{
-            "resourceType": "AidboxSubscriptionTopic",
-            "url": TOPIC_URL,
-            "status": "active",
-            "trigger": [{"resource": "Patient", "fhirPathCriteria": "name.exists()"}],
-        }],
-        "destinations": [{
-            "resourceType": "AidboxTopicDestination",
-            "id": "basic",
-            "meta": {"profile": [
-                "http://aidbox.app/StructureDefinition/aidboxtopicdestination-nats-core-best-effort"]},
-            "kind": "nats-core-best-effort",
-            "topic": TOPIC_URL,
-            "parameter": [{"name": "url", "valueString": nats.url},
-                          {"name": "subject", "valueString": "foo"}],
-        }],
-    }
+    profile = "http://aidbox.app/StructureDefinition/aidboxtopicdestination-nats-core-best-effort"
+    return harness.bridge_config(
+        pg.dsn(), slot, http_port,
+        topics=[harness.topic_resource(TOPIC_URL, "Patient", "name.exists()")],
+        destinations=[harness.destination_resource(
+            "basic", "nats-core-best-effort", TOPIC_URL, [("url", nats.url), ("subject", "foo")],
+            meta={"profile": [profile]})],
+        aidbox={"base_url": "http://localhost:8080"})
 
 
 class SeedScenario(unittest.TestCase):

@@ -97,25 +97,19 @@ def patient_sql(rid, name="Status"):
 
 
 def destination(did, kind, url, subject, extra=()):
-    return {"resourceType": "AidboxTopicDestination", "id": did, "kind": kind,
-            "topic": TOPIC_URL,
-            "parameter": [{"name": "url", "valueString": url},
-                          {"name": "subject", "valueString": subject}, *extra]}
+    return harness.destination_resource(did, kind, TOPIC_URL,
+                                        [("url", url), ("subject", subject), *extra])
 
 
 def bridge_config(dsn, slot, http_port, destinations, log_format="text", log_level="info"):
-    return {
-        "postgres": {"dsn": dsn, "slot": slot, "slot_lag_poll_ms": 200,
-                     "slot_lag_alarm_bytes": ALARM_BYTES},
-        "http": {"listen": f"127.0.0.1:{http_port}"},
-        "aidbox": {"base_url": "http://localhost:8080"},
-        "log": {"level": log_level, "format": log_format},
-        "delivery": {"drain_timeout_ms": 2000},
-        "topics": [{"resourceType": "AidboxSubscriptionTopic", "url": TOPIC_URL,
-                    "status": "active",
-                    "trigger": [{"resource": "Patient", "fhirPathCriteria": "name.exists()"}]}],
-        "destinations": destinations,
-    }
+    return harness.bridge_config(
+        dsn, slot, http_port,
+        topics=[harness.topic_resource(TOPIC_URL, "Patient", "name.exists()")],
+        destinations=destinations,
+        postgres={"slot_lag_poll_ms": 200, "slot_lag_alarm_bytes": ALARM_BYTES},
+        aidbox={"base_url": "http://localhost:8080"},
+        log={"level": log_level, "format": log_format},
+        delivery={"drain_timeout_ms": 2000})
 
 
 def http_get(port, path):
@@ -434,11 +428,11 @@ class SecretsAndJsonLogs(unittest.TestCase):
         cls.url = f"nats://127.0.0.1:{cls.nats.port}"
         cls.destinations = [
             destination("auth-ok", "nats-core-best-effort", cls.url, BE_SUBJECT,
-                        [{"name": "username", "valueString": "tbuser"},
-                         {"name": "password", "valueString": "n4tsPass"}]),
+                        [("username", "tbuser"),
+                         ("password", "n4tsPass")]),
             destination("auth-bad", "nats-core-best-effort", cls.url, BE_SUBJECT,
-                        [{"name": "username", "valueString": "tbuser"},
-                         {"name": "password", "valueString": "Wr0ngN4ts"}]),
+                        [("username", "tbuser"),
+                         ("password", "Wr0ngN4ts")]),
             destination("auth-url", "nats-jetstream-at-least-once",
                         f"nats://tbuser:Wr0ngN4ts@127.0.0.1:{cls.nats.port}", JS_SUBJECT),
         ]
@@ -509,7 +503,7 @@ class SecretsAndJsonLogs(unittest.TestCase):
 
     def test_5_a_destination_that_cannot_start_is_a_json_log_line(self):
         bad = destination("no-seed", "nats-core-best-effort", self.url, BE_SUBJECT,
-                          [{"name": "nkeySeedFilePath", "valueString": "/nonexistent/seed"}])
+                          [("nkeySeedFilePath", "/nonexistent/seed")])
         bridge = harness.Topicbridge(bridge_config(self.dsn, "tb_secret", harness.free_port(),
                                                    [bad], log_format="json"))
         self.addCleanup(bridge.cleanup)
