@@ -23,6 +23,7 @@ namespace topicbridge {
 //   replication_last_received_lsn, replication_last_confirmed_lsn,
 //   replication_seconds_since_last_message, replication_connected  gauges
 //   replication_reconnects_total                                 counter
+//   replication_changes_unprocessable_total counter, replication_halted gauge 0/1
 //   process_resident_memory_bytes, process_start_time_seconds    gauges
 std::string RenderPrometheus(const StatusRegistry& registry);
 

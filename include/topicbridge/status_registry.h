@@ -37,6 +37,11 @@ struct ReplicationGauges {
   std::atomic<std::int64_t> last_message_unix_ms{0};  // 0: nothing received yet
   std::atomic<std::uint64_t> reconnects{0};
   std::atomic<bool> connected{false};
+  // Changes that could not be decoded or turned into an event (logged with their LSN).
+  std::atomic<std::uint64_t> changes_unprocessable{0};
+  // True while the stream is halted before such a change that an at-least-once
+  // destination could have wanted (see docs/operations.md, "Faults and what happens").
+  std::atomic<bool> halted{false};
 
   // Stores a lag measurement and sets slot_lag_alarm against the threshold.
   // REQUIRES: one caller at a time (the slot monitor).

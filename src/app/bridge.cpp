@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <mutex>
+#include <set>
 #include <thread>
 #include <unordered_map>
 
@@ -76,8 +78,23 @@ struct Bridge::State {
   Lsn commit_lsn = 0;
   std::uint64_t position = 0;  // index of the change within its transaction
   std::unordered_map<std::string, TableCounters*> tables;
-  std::uint64_t decode_errors = 0;
   const std::atomic<bool>* stop = nullptr;  // set by Run
+
+  // A change that cannot be decoded or mapped is skipped (logged with its LSN,
+  // counted) only when no at-least-once destination could want it; otherwise
+  // the stream halts before its transaction and retries every kHaltRetry, so
+  // at-least-once never loses an event silently (docs/operations.md).
+  static constexpr std::chrono::seconds kHaltRetry{30};
+  std::set<std::string> at_least_once_types;  // resource types their topics trigger on
+  Lsn transaction_end = 0;                    // next_lsn of the open transaction, else 0
+  Lsn halted_end = 0;                         // next_lsn of the transaction halted before
+  bool halt_pending = false;                  // Unprocessable asked Run to Halt
+  std::string halt;                           // why; empty while streaming
+  mutable std::mutex halt_mutex;              // guards `halt` against /readyz
+  void Unprocessable(std::string_view table, std::string_view what);
+  // Drains, confirms what precedes the halted transaction, disconnects and waits.
+  void Halt(const std::atomic<bool>& stop);
+  Readiness Ready() const;
   // While a full at-least-once window blocks the reader: report what is
   // acknowledged meanwhile and keep the walsender from timing the connection
   // out (wal_sender_timeout); give up on stop or a lost connection.
@@ -222,6 +239,13 @@ void Bridge::State::Rebuild() {
     spdlog::info("destination {}: stopped", gone->config.id);
   }
   destinations = std::move(next);
+  at_least_once_types.clear();
+  for (const auto& d : destinations) {
+    if (!d->config.AtLeastOnce()) continue;
+    for (const auto& t : topics)
+      if (t.url == d->config.topic)
+        for (const auto& trigger : t.triggers) at_least_once_types.insert(trigger.resource);
+  }
 
   by_topic.assign(next_matcher->topics().size(), {});
   for (auto& d : destinations)
@@ -316,11 +340,21 @@ void Bridge::State::HandleChange() {
     case ChangeKind::kBegin:
       ticket = tracker.BeginTransaction();
       commit_lsn = change.lsn;
+      transaction_end = change.next_lsn;
       position = 0;
       mapper->BeginTransaction();
       return;
     case ChangeKind::kCommit:
       tracker.CommitTransaction(ticket, change.next_lsn);
+      transaction_end = 0;
+      if (halted_end != 0 && change.next_lsn > halted_end) {
+        spdlog::info("replication: resumed past the transaction ending at {}",
+                     FormatLsn(halted_end));
+        halted_end = 0;
+        registry.replication().halted = false;
+        std::lock_guard lock(halt_mutex);
+        halt.clear();
+      }
       if (stored_changed) {
         stored_changed = false;
         Rebuild();
@@ -341,7 +375,7 @@ void Bridge::State::HandleChange() {
   }
   const auto outcome = mapper->Map(change, &event, &error);
   if (outcome == RowMapper::Outcome::kError) {
-    spdlog::error("lsn {}: {}", FormatLsn(change.lsn), error);
+    Unprocessable(change.table, error);
     return;
   }
   if (outcome != RowMapper::Outcome::kEvent) return;
@@ -355,7 +389,7 @@ void Bridge::State::HandleChange() {
                    e.topic->url, *e.expression, event.resource_type, event.id, e.message);
   };
   if (!matcher->Match(event, &matched, on_error, &error)) {
-    spdlog::error("lsn {}: {}", FormatLsn(change.lsn), error);
+    Unprocessable(change.table, error);
     return;
   }
   for (std::size_t t : matched) {
@@ -363,6 +397,69 @@ void Bridge::State::HandleChange() {
     topic_counters[t]->events_matched.fetch_add(1, std::memory_order_relaxed);
     for (Destination* d : by_topic[t]) Notify(*d, topic);
   }
+}
+
+void Bridge::State::Unprocessable(std::string_view table, std::string_view what) {
+  registry.replication().changes_unprocessable.fetch_add(1, std::memory_order_relaxed);
+  const std::string at = "lsn " + FormatLsn(stream->last_received());
+  // The resource type of the table (or its _history); unknown for an undecodable message.
+  std::string type;
+  if (!table.empty() && matcher) {
+    std::string name(table);
+    if (name.ends_with("_history")) name.resize(name.size() - 8);
+    const auto types = matcher->TableTypes();
+    if (auto it = types.find(name); it != types.end()) type = it->second;
+  }
+  const bool wanted =
+      type.empty() ? !at_least_once_types.empty() : at_least_once_types.count(type) > 0;
+  if (!wanted) {
+    spdlog::error(
+        "{}: {}; skipped: no at-least-once destination takes {} (counted in "
+        "topicbridge_replication_changes_unprocessable_total)",
+        at, what, type.empty() ? std::string("it") : type + " changes");
+    return;
+  }
+  const std::string end = transaction_end != 0 ? FormatLsn(transaction_end) : std::string();
+  std::string reason = at + ": " + std::string(what) +
+                       ". An at-least-once destination could want this change and skipping it "
+                       "would lose it, so the stream stops before its transaction";
+  if (!end.empty())
+    reason +=
+        "; to skip that whole transaction on purpose, stop topicbridge and run SELECT "
+        "pg_replication_slot_advance('" +
+        config.postgres.slot + "', '" + end + "'), then start it";
+  reason += "; retrying every " + std::to_string(kHaltRetry.count()) + " s";
+  {
+    std::lock_guard lock(halt_mutex);
+    halt = reason;
+  }
+  halted_end = transaction_end != 0 ? transaction_end : stream->last_received();
+  halt_pending = true;
+  registry.replication().halted = true;
+  spdlog::critical("replication halted at {}", reason);
+  for (auto& d : destinations)
+    if (d->config.AtLeastOnce()) d->status->RecordError("replication halted at " + reason);
+}
+
+void Bridge::State::Halt(const std::atomic<bool>& stop) {
+  // What came before the halted transaction may still be acknowledged: confirm it, so a
+  // retry does not send it again.
+  tracker.AbortOpenTransaction();
+  const auto timeout = std::chrono::milliseconds(config.delivery.drain_timeout_ms);
+  for (auto& d : destinations) d->queue->Drain(timeout);
+  stream->Confirm(tracker.Confirmable());
+  stream->Close();  // releases the slot, e.g. for pg_replication_slot_advance
+  registry.replication().connected = false;
+  for (auto waited = 0ms; waited < kHaltRetry && !stop; waited += 100ms)
+    std::this_thread::sleep_for(100ms);
+}
+
+Readiness Bridge::State::Ready() const {
+  {
+    std::lock_guard lock(halt_mutex);
+    if (!halt.empty()) return {false, "replication halted at " + halt};
+  }
+  return DefaultReadiness(registry);
 }
 
 void Bridge::Interrupt() {
@@ -375,6 +472,7 @@ int Bridge::Run(const std::atomic<bool>& stop) {
   HttpServerOptions http_options;
   http_options.listen = s.config.http.listen;
   http_options.bearer_token = s.config.http.bearer_token;
+  http_options.readiness = [&s] { return s.Ready(); };
   s.http = std::make_unique<HttpServer>(s.registry, http_options);
   s.http->Start();
   spdlog::info("http: listening on {}", s.config.http.listen);
@@ -426,11 +524,15 @@ int Bridge::Run(const std::atomic<bool>& stop) {
       gauges.MarkMessageReceived();
       if (status.code == ReplicationStatus::kOk) {
         if (auto decoded = s.decoder.Decode(message, &s.change); !decoded.ok()) {
-          ++s.decode_errors;
-          spdlog::error("wal2json message at lsn {} skipped: {}",
-                        FormatLsn(s.stream->last_received()), decoded.error);
+          s.Unprocessable({}, "wal2json message not understood: " + decoded.error);
         } else {
           s.HandleChange();
+        }
+        if (s.halt_pending) {
+          s.halt_pending = false;
+          s.Halt(stop);
+          restart = true;
+          break;
         }
       }
       if (s.tables_changed) {

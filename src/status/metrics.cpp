@@ -150,6 +150,13 @@ void RenderReplication(const ReplicationGauges& r, Exposition& out) {
   out.Sample("", r.reconnects.load());
   out.Family("replication_connected", "gauge", "1 while the replication connection is streaming.");
   out.Sample("", static_cast<std::int64_t>(r.connected.load() ? 1 : 0));
+  out.Family("replication_changes_unprocessable_total", "counter",
+             "Changes that could not be decoded or mapped to a resource (logged with their LSN).");
+  out.Sample("", r.changes_unprocessable.load());
+  out.Family("replication_halted", "gauge",
+             "1 while the stream is halted before a change an at-least-once destination could "
+             "want.");
+  out.Sample("", static_cast<std::int64_t>(r.halted.load() ? 1 : 0));
 }
 
 }  // namespace
