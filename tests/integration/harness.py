@@ -689,6 +689,45 @@ class NatsClient:
             raise NatsError(f"publish to {subject}: {reply['error']}")
         return reply
 
+    def js_update_stream(self, name, **changes):
+        """Changes a stream's configuration (e.g. max_msgs, discard); returns the new info."""
+        config = self.js_stream_info(name)["config"]
+        config.update(changes)
+        return self.js_api(f"STREAM.UPDATE.{name}", config)
+
+    def js_read(self, stream, start_seq, timeout=30.0):
+        """Every message stored from start_seq to the stream's last sequence, read through an
+        ephemeral push consumer with flow control; each Message has .seq and .time_ns (when
+        it was stored, from the ack subject) set."""
+        last = self.js_stream_info(stream)["state"]["last_seq"]
+        if last < start_seq:
+            return []
+        inbox = f"_INBOX.read.{os.urandom(6).hex()}"
+        sid = self.subscribe(inbox)
+        config = {"deliver_subject": inbox, "ack_policy": "none",
+                  "deliver_policy": "by_start_sequence", "opt_start_seq": start_seq,
+                  "replay_policy": "instant", "flow_control": True,
+                  "idle_heartbeat": 1_000_000_000, "mem_storage": True}
+        name = self.js_api(f"CONSUMER.CREATE.{stream}",
+                           {"stream_name": stream, "config": config})["name"]
+        out = []
+        try:
+            while True:
+                m = self.next_message(timeout=timeout, sid=sid)
+                if m.headers.get(":status"):
+                    if m.reply:  # flow control: answer so the server keeps sending
+                        self.publish(m.reply)
+                    continue
+                # $JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>.<consumer seq>.<ns>.<pending>
+                tokens = m.reply.split(".")
+                m.seq, m.time_ns = int(tokens[5]), int(tokens[7])
+                out.append(m)
+                if m.seq >= last:
+                    return out
+        finally:
+            self.unsubscribe(sid)
+            self.js_api(f"CONSUMER.DELETE.{stream}.{name}")
+
 
 def find_binary(env_var, relative, what):
     """A built program: $env_var, else <source>/build*/<relative>; raises if none exists."""
@@ -782,6 +821,14 @@ class Topicbridge:
             self.returncode = _stop_process(self.proc, sig=signal.SIGKILL)
         return self.returncode
 
+    def peak_rss_kb(self):
+        """VmHWM of the running process in kB (its peak resident memory), or None."""
+        try:
+            with open(f"/proc/{self.pid}/status") as f:
+                return int(re.search(r"VmHWM:\s+(\d+) kB", f.read()).group(1))
+        except (OSError, TypeError, AttributeError):
+            return None
+
     def cleanup(self):
         try:
             self.kill()
@@ -853,6 +900,11 @@ class KafkaMock:
 
     def create_topic(self, name, partitions=1):
         self.command(f"create-topic {name} {partitions}")
+
+    def request_errors(self, api_key, *errors):
+        """The next len(errors) requests of that API (0 = Produce) fail with these errors, in
+        order (names like KAFKA_STORAGE_ERROR or numbers)."""
+        self.command(f"request-errors {api_key} {' '.join(errors)}")
 
     def stop(self, timeout=10.0):
         if self.pid:
