@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <chrono>
 #include <mutex>
-#include <set>
 #include <thread>
 #include <unordered_map>
 
@@ -21,6 +20,7 @@
 #include "topicbridge/sink_factory.h"
 #include "topicbridge/status_registry.h"
 #include "topicbridge/topic_matcher.h"
+#include "topicbridge/unprocessable_policy.h"
 #include "topicbridge/wal2json_decoder.h"
 
 namespace topicbridge {
@@ -85,12 +85,12 @@ struct Bridge::State {
   // the stream halts before its transaction and retries every kHaltRetry, so
   // at-least-once never loses an event silently (docs/operations.md).
   static constexpr std::chrono::seconds kHaltRetry{30};
-  std::set<std::string> at_least_once_types;  // resource types their topics trigger on
-  Lsn transaction_end = 0;                    // next_lsn of the open transaction, else 0
-  Lsn halted_end = 0;                         // next_lsn of the transaction halted before
-  bool halt_pending = false;                  // Unprocessable asked Run to Halt
-  std::string halt;                           // why; empty while streaming
-  mutable std::mutex halt_mutex;              // guards `halt` against /readyz
+  UnprocessablePolicy unprocessable;
+  Lsn transaction_end = 0;        // next_lsn of the open transaction, else 0
+  Lsn halted_end = 0;             // next_lsn of the transaction halted before
+  bool halt_pending = false;      // Unprocessable asked Run to Halt
+  std::string halt;               // why; empty while streaming
+  mutable std::mutex halt_mutex;  // guards `halt` against /readyz
   void Unprocessable(std::string_view table, std::string_view what);
   // Drains, confirms what precedes the halted transaction, disconnects and waits.
   void Halt(const std::atomic<bool>& stop);
@@ -239,12 +239,12 @@ void Bridge::State::Rebuild() {
     spdlog::info("destination {}: stopped", gone->config.id);
   }
   destinations = std::move(next);
-  at_least_once_types.clear();
+  unprocessable.Clear();
   for (const auto& d : destinations) {
     if (!d->config.AtLeastOnce()) continue;
     for (const auto& t : topics)
       if (t.url == d->config.topic)
-        for (const auto& trigger : t.triggers) at_least_once_types.insert(trigger.resource);
+        for (const auto& trigger : t.triggers) unprocessable.AddAtLeastOnceType(trigger.resource);
   }
 
   by_topic.assign(next_matcher->topics().size(), {});
@@ -410,9 +410,7 @@ void Bridge::State::Unprocessable(std::string_view table, std::string_view what)
     const auto types = matcher->TableTypes();
     if (auto it = types.find(name); it != types.end()) type = it->second;
   }
-  const bool wanted =
-      type.empty() ? !at_least_once_types.empty() : at_least_once_types.count(type) > 0;
-  if (!wanted) {
+  if (!unprocessable.MustHalt(type)) {
     spdlog::error(
         "{}: {}; skipped: no at-least-once destination takes {} (counted in "
         "topicbridge_replication_changes_unprocessable_total)",

@@ -6,6 +6,7 @@
 
 #include "topicbridge/destination_queue.h"
 #include "topicbridge/lsn_tracker.h"
+#include "topicbridge/unprocessable_policy.h"
 
 using namespace topicbridge;
 using namespace std::chrono_literals;
@@ -271,4 +272,17 @@ TEST_CASE("a reconnected sink is probed at once instead of after the backoff") {
   REQUIRE(Eventually([&] { return sink.Outstanding() == 1; }));
   sink.Complete(true);
   CHECK(queue.Drain(100ms));
+}
+
+TEST_CASE("an unprocessable change halts only where an at-least-once destination could want it") {
+  UnprocessablePolicy policy;
+  // Only best-effort destinations: everything is skipped, even a message that was not parsed.
+  CHECK_FALSE(policy.MustHalt("Patient"));
+  CHECK_FALSE(policy.MustHalt(""));
+  policy.AddAtLeastOnceType("Patient");
+  CHECK(policy.MustHalt("Patient"));
+  CHECK_FALSE(policy.MustHalt("Observation"));  // its topics have best-effort destinations only
+  CHECK(policy.MustHalt(""));                   // unknown type: could be a Patient
+  policy.Clear();
+  CHECK_FALSE(policy.MustHalt(""));
 }
