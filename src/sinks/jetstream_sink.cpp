@@ -1,6 +1,7 @@
 #include "topicbridge/jetstream_sink.h"
 
 #include <atomic>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -26,20 +27,14 @@ std::string NoStreamMessage(const std::string& subject) {
 class JetStreamSink final : public Sink {
  public:
   JetStreamSink(const NatsOptions& options, SinkEvents events, JetStreamLimits limits)
-      : subject_(options.subject), limits_(limits), connection_(options, std::move(events)) {
-    jsOptions js_options;
-    jsOptions_Init(&js_options);
-    js_options.PublishAsync.MaxPending = limits_.max_pending;
-    js_options.PublishAsync.StallWait = limits_.stall_wait_ms;
-    js_options.PublishAsync.AckHandler = &JetStreamSink::OnAck;
-    js_options.PublishAsync.AckHandlerClosure = this;
-    const natsStatus s = natsConnection_JetStream(&js_, connection_.get(), &js_options);
-    if (s != NATS_OK) {
-      throw SinkConfigError({{"", "nats: JetStream context: " + connection_.Describe(s)}});
-    }
-  }
+      : subject_(options.subject),
+        limits_(limits),
+        on_error_(events.on_error),
+        connection_(options, std::move(events),
+                    [this](natsConnection* nc) { CreateContext(nc); }) {}
 
   ~JetStreamSink() override {
+    connection_.StopConnecting();  // no context may appear while this tears down
     Flush(std::chrono::milliseconds(2000));
     closing_ = true;
     // Take back what the library still holds; its acks will be discarded. Only after a
@@ -49,8 +44,9 @@ class JetStreamSink final : public Sink {
       std::lock_guard<std::mutex> lock(mutex_);
       published = !pending_.empty();
     }
+    jsCtx* js = js_.load();
     natsMsgList pending{};
-    if (published && js_PublishAsyncGetPendingList(&pending, js_) == NATS_OK)
+    if (published && js != nullptr && js_PublishAsyncGetPendingList(&pending, js) == NATS_OK)
       natsMsgList_Destroy(&pending);
     while (handlers_running_.load() > 0) std::this_thread::yield();
     std::map<natsMsg*, PendingPublish> left;
@@ -60,12 +56,13 @@ class JetStreamSink final : public Sink {
     }
     for (auto& [msg, p] : left)
       p.done({false, true, "nats: sink closed before the PubAck arrived"});
-    jsCtx_Destroy(js_);
+    jsCtx_Destroy(js);
   }
 
   void Publish(OutboundMessage message, PublishCallback done) override {
     const std::string subject = message.subject.empty() ? subject_ : message.subject;
-    if (!connection_.Connected()) {
+    jsCtx* js = js_.load(std::memory_order_acquire);
+    if (js == nullptr || !connection_.Connected()) {
       done({false, true, "nats: not connected to " + connection_.url()});
       return;
     }
@@ -85,7 +82,7 @@ class JetStreamSink final : public Sink {
       std::lock_guard<std::mutex> lock(mutex_);
       pending_[key] = PendingPublish{subject, std::move(done)};
     }
-    const natsStatus s = js_PublishMsgAsync(js_, &msg, &options);
+    const natsStatus s = js_PublishMsgAsync(js, &msg, &options);
     if (s == NATS_OK) return;            // the library owns msg now (msg == nullptr)
     PublishCallback failed = Take(key);  // before freeing: the address may be reused
     natsMsg_Destroy(msg);
@@ -98,13 +95,33 @@ class JetStreamSink final : public Sink {
   bool Connected() const override { return connection_.Connected(); }
 
   void Flush(std::chrono::milliseconds timeout) override {
+    jsCtx* js = js_.load(std::memory_order_acquire);
+    if (js == nullptr) return;
     jsPubOptions options;
     jsPubOptions_Init(&options);
     options.MaxWait = std::max<int64_t>(1, timeout.count());
-    js_PublishAsyncComplete(js_, &options);
+    js_PublishAsyncComplete(js, &options);
   }
 
  private:
+  // Runs once, when the connection is first established (before Connected()).
+  void CreateContext(natsConnection* nc) {
+    jsOptions js_options;
+    jsOptions_Init(&js_options);
+    js_options.PublishAsync.MaxPending = limits_.max_pending;
+    js_options.PublishAsync.StallWait = limits_.stall_wait_ms;
+    js_options.PublishAsync.AckHandler = &JetStreamSink::OnAck;
+    js_options.PublishAsync.AckHandlerClosure = this;
+    jsCtx* js = nullptr;
+    const natsStatus s = natsConnection_JetStream(&js, nc, &js_options);
+    if (s != NATS_OK) {
+      // Publishing then fails as "not connected" and is retried; say why once.
+      if (on_error_) on_error_("nats: cannot create a JetStream context: " + connection_.Describe(s));
+      return;
+    }
+    js_.store(js, std::memory_order_release);
+  }
+
   PublishCallback Take(natsMsg* key) {
     std::lock_guard<std::mutex> lock(mutex_);
     auto it = pending_.find(key);
@@ -155,15 +172,18 @@ class JetStreamSink final : public Sink {
     done(result);
   }
 
+  // Declared before connection_: its constructor may already call CreateContext,
+  // and its destructor (first to run) ends the callbacks that use these.
   const std::string subject_;
   const JetStreamLimits limits_;
-  sinks::NatsConnection connection_;
-  jsCtx* js_ = nullptr;
-
+  const std::function<void(const std::string&)> on_error_;
+  std::atomic<jsCtx*> js_{nullptr};
   std::mutex mutex_;
   std::map<natsMsg*, PendingPublish> pending_;  // GUARDED_BY(mutex_)
   std::atomic<bool> closing_{false};
   std::atomic<int> handlers_running_{0};
+
+  sinks::NatsConnection connection_;
 };
 
 }  // namespace

@@ -1,5 +1,8 @@
 #include "nats_connection.h"
 
+#include <algorithm>
+#include <utility>
+
 #include "nkey.h"
 #include "parameter_schema.h"
 
@@ -8,6 +11,10 @@ namespace topicbridge::sinks {
 namespace {
 
 constexpr auto kDeniedWindow = std::chrono::seconds(5);
+// A connect failure that repeats is reported again only after this long.
+constexpr auto kRepeatReport = std::chrono::seconds(60);
+// Waits between first-connection attempts double up to this.
+constexpr int kMaxRetryWaitMs = 5000;
 
 // Options are only needed until the connection is created.
 struct OptionsHandle {
@@ -17,8 +24,15 @@ struct OptionsHandle {
 
 std::string StatusText(natsStatus status) {
   std::string text = natsStatus_GetText(status);
-  const char* detail = nats_GetLastError(nullptr);
-  if (detail != nullptr && *detail != '\0' && text != detail) text += ": " + std::string(detail);
+  const char* last_error = nats_GetLastError(nullptr);
+  std::string detail = last_error != nullptr ? last_error : "";
+  // cnats prefixes where it set the error, "(conn.c:1905): ": not for operators.
+  if (const std::size_t end = detail.find("): "); detail.rfind('(', 0) == 0 &&
+                                                  end != std::string::npos &&
+                                                  detail.find(".c:") < end) {
+    detail.erase(0, end + 3);
+  }
+  if (!detail.empty() && text != detail) text += ": " + detail;
   return text;
 }
 
@@ -38,10 +52,13 @@ std::string TlsHostname(const std::string& urls) {
 
 }  // namespace
 
-NatsConnection::NatsConnection(const NatsOptions& options, SinkEvents events)
+NatsConnection::NatsConnection(const NatsOptions& options, SinkEvents events,
+                               EstablishedHook established)
     : events_(std::move(events)),
+      established_(std::move(established)),
       secrets_(UrlSecrets(options.url)),
-      redacted_url_(RedactUrl(options.url)) {
+      redacted_url_(RedactUrl(options.url)),
+      retry_wait_ms_(std::max(100, options.reconnect_wait_ms)) {
   secrets_.push_back(options.password);
   OptionsHandle handle;
   auto check = [this](natsStatus s, const char* what) {
@@ -83,35 +100,95 @@ NatsConnection::NatsConnection(const NatsOptions& options, SinkEvents events)
             "tlsCertFile/tlsKeyFile");
     }
   }
+  // No retry-on-failed-connect: cnats would retry a refused login inside
+  // natsConnection_Connect without saying why (and, without TLS, never return).
+  // Until the first connection KeepConnecting retries; after it, cnats does.
   check(natsOptions_SetMaxReconnect(o, -1), "reconnect");
   check(natsOptions_SetReconnectWait(o, options.reconnect_wait_ms), "reconnect wait");
-  check(natsOptions_SetRetryOnFailedConnect(o, true, &NatsConnection::OnConnected, this), "retry");
   check(natsOptions_SetDisconnectedCB(o, &NatsConnection::OnDisconnected, this), "callbacks");
   check(natsOptions_SetReconnectedCB(o, &NatsConnection::OnConnected, this), "callbacks");
   check(natsOptions_SetClosedCB(o, &NatsConnection::OnClosed, this), "callbacks");
   check(natsOptions_SetErrorHandler(o, &NatsConnection::OnAsyncError, this), "callbacks");
-  const natsStatus s = natsConnection_Connect(&connection_, o);
-  if (s == NATS_OK) {
-    Notify(true);
-  } else if (s != NATS_NOT_YET_CONNECTED) {
-    // With retry-on-failed-connect only option errors (bad URL, credentials) end here.
-    check(s, ("connect to " + redacted_url_).c_str());
+  options_ = std::exchange(handle.options, nullptr);
+  if (!TryConnect()) connector_ = std::thread(&NatsConnection::KeepConnecting, this);
+}
+
+void NatsConnection::StopConnecting() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stopping_ = true;
   }
+  stop_cv_.notify_all();
+  if (connector_.joinable()) connector_.join();  // an attempt in progress ends within its timeout
 }
 
 NatsConnection::~NatsConnection() {
-  if (connection_ == nullptr) return;
-  natsConnection_Close(connection_);
-  {
-    // The closed callback is the last one cnats makes with `this`.
-    std::unique_lock<std::mutex> lock(mutex_);
-    closed_cv_.wait_for(lock, std::chrono::seconds(5), [this] { return closed_; });
+  StopConnecting();
+  if (natsConnection* nc = connection_.load(); nc != nullptr) {
+    natsConnection_Close(nc);
+    {
+      // The closed callback is the last one cnats makes with `this`.
+      std::unique_lock<std::mutex> lock(mutex_);
+      closed_cv_.wait_for(lock, std::chrono::seconds(5), [this] { return closed_; });
+    }
+    natsConnection_Destroy(nc);
   }
-  natsConnection_Destroy(connection_);
+  natsOptions_Destroy(options_);
+}
+
+bool NatsConnection::TryConnect() {
+  natsConnection* nc = nullptr;
+  const natsStatus s = natsConnection_Connect(&nc, options_);
+  if (s == NATS_OK) {
+    if (established_) established_(nc);
+    connection_.store(nc, std::memory_order_release);
+    Notify(true);
+    return true;
+  }
+  // Describe() reads cnats' error detail of this thread: call it before anything else.
+  std::string text = "nats: cannot connect to " + redacted_url_ + ": " + Describe(s);
+  if (s == NATS_CONNECTION_AUTH_FAILED || s == NATS_NOT_PERMITTED ||
+      text.find("Authorization Violation") != std::string::npos ||
+      text.find("Authentication") != std::string::npos) {
+    text += " (check username/password, credentialsFilePath or nkeySeedFilePath)";
+  } else if (s == NATS_SSL_ERROR || s == NATS_SECURE_CONNECTION_REQUIRED ||
+             s == NATS_SECURE_CONNECTION_WANTED) {
+    text += " (check sslContext and tlsCaFile/tlsCertFile/tlsKeyFile against the server's TLS)";
+  } else if (s == NATS_NO_SERVER) {
+    text += " (is nats-server running and reachable from here?)";
+  }
+  text += "; retrying";
+  bool report = false;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    const auto now = std::chrono::steady_clock::now();
+    if (text != last_connect_error_ || now - last_connect_report_ >= kRepeatReport) {
+      last_connect_error_ = text;
+      last_connect_report_ = now;
+      report = true;
+    }
+  }
+  if (report && events_.on_error) events_.on_error(text);
+  return false;
+}
+
+void NatsConnection::KeepConnecting() {
+  int wait_ms = retry_wait_ms_;
+  std::unique_lock<std::mutex> lock(mutex_);
+  while (!stopping_) {
+    stop_cv_.wait_for(lock, std::chrono::milliseconds(wait_ms), [this] { return stopping_; });
+    if (stopping_) return;
+    lock.unlock();
+    const bool connected = TryConnect();
+    lock.lock();
+    if (connected) return;
+    wait_ms = std::min(wait_ms * 2, std::max(retry_wait_ms_, kMaxRetryWaitMs));
+  }
 }
 
 bool NatsConnection::Connected() const {
-  return connection_ != nullptr && natsConnection_Status(connection_) == NATS_CONN_STATUS_CONNECTED;
+  natsConnection* nc = get();
+  return nc != nullptr && natsConnection_Status(nc) == NATS_CONN_STATUS_CONNECTED;
 }
 
 bool NatsConnection::PublishDenied() const {

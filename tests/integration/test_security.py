@@ -371,6 +371,43 @@ class SecurityScenarios(unittest.TestCase):
         bridge.wait_log(r"nkeySeedFilePath .*tb\.nk is readable by every user")
         self.assert_no_secret([user.seed], bridge, port, ["nkey"])
 
+    def test_refused_nats_credentials_are_reported_and_the_rest_starts(self):
+        password, wrong = "pw-right-4", "pw-wrong-5"
+        nats = harness.NatsServer(extra_args=["--user", "tb", "--pass", password])
+        self.addCleanup(nats.cleanup)
+        reader = AuthNatsClient(nats.url, username="tb", password=password)
+        self.addCleanup(reader.close)
+        sid = reader.subscribe("auth.good")
+        reader.flush()
+        port = harness.free_port()
+        bridge = harness.Topicbridge(bridge_config(
+            self.pg.dsn(), "tb_refused", port,
+            [nats_destination("refused", nats.url, "auth.bad", ("username", "tb"),
+                              ("password", wrong)),
+             nats_destination("refused-js", nats.url, "auth.bad.js", ("username", "tb"),
+                              ("password", wrong), kind="nats-jetstream-at-least-once"),
+             nats_destination("good", nats.url, "auth.good", ("username", "tb"),
+                              ("password", password))]))
+        self.addCleanup(bridge.cleanup)
+        # Start-up does not wait for a server that refuses the login.
+        bridge.wait_http_ok(f"http://127.0.0.1:{port}/healthz", timeout=30)
+        for did in ("refused", "refused-js"):
+            errors = status_of(port, did)["errors"]
+            self.assertTrue(any("Authorization Violation" in e and "check username/password" in e
+                                for e in errors), (did, errors))
+        bridge.wait_log(r"destination refused: nats: cannot connect to .*Authorization Violation")
+        self.assertEqual(http_get(port, "/readyz")[0], 503)
+        self.assertIn("refused", http_get(port, "/readyz")[1])
+
+        self.create_patient()
+        self.assertEqual(reader.next_message(timeout=20, sid=sid).json()["topic"], "auth.good")
+        harness.wait_for(lambda: status_of(port, "refused")["messagesLost"] >= 1, 20,
+                         "the refused best-effort destination to count the message lost")
+        js = status_of(port, "refused-js")
+        self.assertEqual(js["messagesDelivered"], 0)
+        self.assertNotIn("messagesLost", js)
+        self.assert_no_secret([password, wrong], bridge, port, ["refused", "refused-js", "good"])
+
     def test_mutual_tls_and_password_with_least_privilege_role_and_bearer_token(self):
         tls = TlsFixture(self.dir)
         password, token = "pw-Tr0ub4dor-3", "tok-correct-horse-battery"

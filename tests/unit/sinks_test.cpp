@@ -247,6 +247,69 @@ TEST_CASE("nats core: start-up never fails on a server that is down; messages ar
   CHECK(r.error.find("not connected") != std::string::npos);
 }
 
+TEST_CASE("nats: a server that starts later is connected to without a restart") {
+  NatsServer server;
+  server.Stop();
+  std::atomic<int> ups{0};
+  SinkEvents events;
+  events.on_connection = [&](bool up) { ups += up ? 1 : 0; };
+  auto core = MakeSink(
+      Destination("nats-core-best-effort", {{"url", server.url()}, {"subject", "tb.later"}}),
+      events);
+  auto js = MakeSink(Destination("nats-jetstream-at-least-once",
+                                 {{"url", server.url()}, {"subject", "tb.later.js"}}),
+                     events);
+  CHECK_FALSE(core->Connected());
+  CHECK_FALSE(js->Connected());
+  const PublishResult early = PublishAndWait(*js, Message("{}", "later-1"));
+  CHECK_FALSE(early.ok);
+  CHECK(early.retriable);
+
+  server.Start();
+  AddStream(server.url(), "TBL", "tb.later.js");
+  REQUIRE(WaitFor([&] { return core->Connected() && js->Connected(); }, 20s));
+  CHECK(ups.load() == 2);
+  CHECK(PublishAndWait(*core, Message("{}")).ok);
+  CHECK(PublishAndWait(*js, Message("{}", "later-1")).ok);  // the context was made on connect
+}
+
+TEST_CASE("nats: refused credentials are reported at start with the reason, never a hang") {
+  NatsServer server(R"(authorization {
+  users = [ { user: "tb", password: "right-pw-1" } ]
+})");
+  for (const char* kind : {"nats-core-best-effort", "nats-jetstream-at-least-once"}) {
+    CAPTURE(kind);
+    std::mutex mutex;
+    std::vector<std::string> errors;
+    SinkEvents events;
+    events.on_error = [&](const std::string& e) {
+      std::lock_guard<std::mutex> lock(mutex);
+      errors.push_back(e);
+    };
+    const auto start = std::chrono::steady_clock::now();
+    auto sink = MakeSink(Destination(kind, {{"url", server.url()},
+                                            {"subject", "tb.auth"},
+                                            {"username", "tb"},
+                                            {"password", "wrong-pw-2"}}),
+                         events);
+    // One attempt (bounded by cnats' 2 s connect timeout), then the retries run behind.
+    CHECK(std::chrono::steady_clock::now() - start < 5s);
+    CHECK_FALSE(sink->Connected());
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      REQUIRE(errors.size() == 1);  // reported at once, and a repeat is not reported again
+      CHECK(errors[0].find("Authorization Violation") != std::string::npos);
+      CHECK(errors[0].find("check username/password") != std::string::npos);
+      CHECK(errors[0].find(server.url()) != std::string::npos);
+      CHECK(errors[0].find("wrong-pw-2") == std::string::npos);
+    }
+    const PublishResult r = PublishAndWait(*sink, Message("{}", "auth-1"));
+    CHECK_FALSE(r.ok);
+    CHECK(r.retriable);
+    CHECK(r.error.find("not connected") != std::string::npos);
+  }
+}
+
 TEST_CASE("nats core: a permissions violation is reported and fails the next messages") {
   NatsServer server(R"(authorization {
   users = [ { user: "tb", password: "s3cr3t-pw", permissions: { publish: { deny: "forbidden.>" } } } ]
