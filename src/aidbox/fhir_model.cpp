@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cstring>
+#include <functional>
+#include <vector>
 
 namespace topicbridge::fhir_model {
 
@@ -28,18 +30,46 @@ const KnownTypes& Known() {
   return known;
 }
 
+// Every kPaths row by its path text: open addressing over a power-of-two table of row indexes
+// (-1 empty), built once. A lookup is one hash and, almost always, one comparison; the binary
+// search it replaced compared about 14 strings per element of every converted resource.
+class PathIndex {
+ public:
+  PathIndex() {
+    std::size_t size = 1;
+    while (size < kPathCount * 2) size *= 2;
+    slots_.assign(size, -1);
+    for (std::size_t row = 0; row < kPathCount; ++row) {
+      std::size_t slot = Hash(PathOf(kPaths[row])) & (size - 1);
+      while (slots_[slot] >= 0) slot = (slot + 1) & (size - 1);
+      slots_[slot] = static_cast<std::int32_t>(row);
+    }
+  }
+
+  const PathRow* Find(std::string_view path) const {
+    const std::size_t mask = slots_.size() - 1;
+    for (std::size_t slot = Hash(path) & mask; slots_[slot] >= 0; slot = (slot + 1) & mask) {
+      const PathRow& row = kPaths[slots_[slot]];
+      if (PathOf(row) == path) return &row;
+    }
+    return nullptr;
+  }
+
+ private:
+  static std::size_t Hash(std::string_view text) { return std::hash<std::string_view>{}(text); }
+
+  std::vector<std::int32_t> slots_;
+};
+
 // The row of `base` + "." + `name`, or null.
 const PathRow* FindPath(std::string_view base, std::string_view name) {
+  static const PathIndex index;
   char buffer[192];
   if (base.size() + 1 + name.size() > sizeof buffer) return nullptr;
   std::memcpy(buffer, base.data(), base.size());
   buffer[base.size()] = '.';
   std::memcpy(buffer + base.size() + 1, name.data(), name.size());
-  const std::string_view path(buffer, base.size() + 1 + name.size());
-  const PathRow* end = kPaths + kPathCount;
-  const PathRow* it = std::lower_bound(
-      kPaths, end, path, [](const PathRow& row, std::string_view p) { return PathOf(row) < p; });
-  return it != end && PathOf(*it) == path ? it : nullptr;
+  return index.Find(std::string_view(buffer, base.size() + 1 + name.size()));
 }
 
 Element TypeElement(int type) {
