@@ -1,7 +1,6 @@
 #include "topicbridge/row_mapper.h"
 
 #include <chrono>
-#include <cstdio>
 
 #include "topicbridge/aidbox_to_fhir.h"
 
@@ -22,6 +21,11 @@ int Digits(std::string_view s, std::size_t pos, std::size_t n, bool* ok) {
     v = v * 10 + (s[i] - '0');
   }
   return v;
+}
+
+// Writes `value` as exactly `width` decimal digits (leading zeros; higher digits dropped).
+void PutDigits(char* out, int width, unsigned value) {
+  for (int i = width - 1; i >= 0; --i, value /= 10) out[i] = static_cast<char>('0' + value % 10);
 }
 
 std::string Key(std::string_view type, std::string_view id) {
@@ -65,11 +69,18 @@ std::optional<std::string> PgTimestampToIso(std::string_view t) {
   const auto utc = date + hours{hour} + minutes{minute} - minutes{offset_minutes};
   const year_month_day ymd{floor<days>(utc)};
   const auto time = hh_mm_ss{utc - floor<days>(utc)};
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02ld:%02ld:%02d", int(ymd.year()),
-                unsigned(ymd.month()), unsigned(ymd.day()), long(time.hours().count()),
-                long(time.minutes().count()), second);
-  std::string out(buf);
+  if (int(ymd.year()) < 0 || int(ymd.year()) > 9999) return std::nullopt;  // not an instant
+  // Digit by digit: snprintf was ~3,000 instructions a call, two calls per event.
+  char text[] = "0000-00-00T00:00:00";
+  PutDigits(text, 4, static_cast<unsigned>(int(ymd.year())));
+  PutDigits(text + 5, 2, unsigned(ymd.month()));
+  PutDigits(text + 8, 2, unsigned(ymd.day()));
+  PutDigits(text + 11, 2, static_cast<unsigned>(time.hours().count()));
+  PutDigits(text + 14, 2, static_cast<unsigned>(time.minutes().count()));
+  PutDigits(text + 17, 2, static_cast<unsigned>(second));
+  std::string out;
+  out.reserve(sizeof text + fraction.size() + 1);
+  out.append(text, sizeof text - 1);
   out += fraction;
   out += 'Z';
   return out;
