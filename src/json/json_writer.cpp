@@ -1,6 +1,8 @@
 #include "topicbridge/json_writer.h"
 
 #include <charconv>
+#include <cstdint>
+#include <cstring>
 
 namespace topicbridge {
 
@@ -99,10 +101,35 @@ void JsonWriter::Element(simdjson::dom::element element) {
   }
 }
 
+namespace {
+
+// True when one of the 8 bytes of `word` must be escaped: below 0x20, '"' or '\\'. The
+// "has a byte below n" bit trick (exact as a yes/no answer); lets AppendEscaped skip plain text
+// 8 bytes at a time, where a byte-by-byte loop cost ~8 instructions a byte.
+bool NeedsEscape(std::uint64_t word) {
+  constexpr std::uint64_t kOnes = 0x0101010101010101ULL;
+  constexpr std::uint64_t kHighs = 0x8080808080808080ULL;
+  const std::uint64_t quote = word ^ (kOnes * '"');
+  const std::uint64_t backslash = word ^ (kOnes * '\\');
+  return (((word - kOnes * 0x20) & ~word) | ((quote - kOnes) & ~quote) |
+          ((backslash - kOnes) & ~backslash)) &
+         kHighs;
+}
+
+}  // namespace
+
 void JsonWriter::AppendEscaped(std::string* out, std::string_view text) {
   static const char kHex[] = "0123456789abcdef";
   std::size_t run = 0;
   for (std::size_t i = 0; i < text.size(); ++i) {
+    if (i + 8 <= text.size()) {
+      std::uint64_t word;
+      std::memcpy(&word, text.data() + i, sizeof word);
+      if (!NeedsEscape(word)) {
+        i += 7;  // the loop adds the eighth
+        continue;
+      }
+    }
     const unsigned char c = static_cast<unsigned char>(text[i]);
     if (c >= 0x20 && c != '"' && c != '\\') continue;
     out->append(text.data() + run, i - run);
