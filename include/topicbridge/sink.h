@@ -14,7 +14,8 @@ namespace topicbridge {
 struct OutboundMessage {
   std::string subject;  // NATS subject or Kafka topic
   std::string key;      // Kafka key (empty: none)
-  std::string msg_id;   // Nats-Msg-Id for JetStream deduplication (empty: none)
+  std::string msg_id;   // replay-stable id for deduplication (empty: none): JetStream's
+                        // Nats-Msg-Id, Kafka's header topicbridge-message-id
   std::string body;     // {"topic": ..., "value": <Bundle>}
 };
 

@@ -326,9 +326,9 @@ void Bridge::State::Notify(Destination& d, const MatcherTopic& topic) {
   message.body = body;
   if (d.key_by_resource_id) message.key = event.id;
   if (d.queue->at_least_once()) {
-    // Stable across replays: the same change of the same transaction gets the
-    // same id, so JetStream's duplicate window drops a resend.
-    message.msg_id = d.config.id + ":" + FormatLsn(commit_lsn) + ":" + std::to_string(position);
+    // Stable across replays, whatever tables are decoded: the change's own WAL
+    // position. JetStream's duplicate window drops a resend; Kafka consumers can.
+    message.msg_id = d.config.id + ":" + FormatLsn(commit_lsn) + ":" + FormatLsn(change.lsn);
     d.queue->Submit(std::move(message), ticket, keep_alive);
   } else {
     d.queue->Offer(std::move(message));

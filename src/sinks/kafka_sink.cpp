@@ -41,6 +41,9 @@ namespace topicbridge {
 
 namespace {
 
+// Header carrying OutboundMessage::msg_id (at-least-once destinations).
+constexpr const char* kMessageIdHeader = "topicbridge-message-id";
+
 using sinks::ParameterPath;
 using sinks::StringParameter;
 
@@ -238,8 +241,13 @@ class KafkaSink final : public Sink {
     const std::string& topic = message.subject.empty() ? options_.topic : message.subject;
     const bool keyed = options_.key_by_resource_id && !message.key.empty();
     auto* callback = new PublishCallback(std::move(done));
-    rd_kafka_headers_t* headers = rd_kafka_headers_new(1);
+    rd_kafka_headers_t* headers = rd_kafka_headers_new(2);
     rd_kafka_header_add(headers, "content-type", -1, "application/json", -1);
+    if (!message.msg_id.empty()) {
+      // The same id on a replay: consumers deduplicate by it (Kafka has no window).
+      rd_kafka_header_add(headers, kMessageIdHeader, -1, message.msg_id.data(),
+                          static_cast<ssize_t>(message.msg_id.size()));
+    }
     const auto deadline =
         std::chrono::steady_clock::now() + std::chrono::milliseconds(options_.max_block_ms);
     rd_kafka_resp_err_t err;

@@ -31,7 +31,8 @@ EVENTS = int(os.environ.get("TB_ALO_EVENTS", "10000"))
 BIG_ROWS = int(os.environ.get("TB_ALO_BIG_ROWS", "50000"))
 PEAK_RSS_LIMIT_KB = 150 * 1024
 WINDOW = 1000  # at-least-once window: small enough that an outage fills it and blocks the reader
-MSG_ID = re.compile(r"^(?:js):([0-9A-F]+/[0-9A-F]+):(\d+)$")
+# <destination>:<commit LSN>:<change LSN>, the same on JetStream and in Kafka's header.
+MSG_ID = re.compile(r"^(js|kafka):([0-9A-F]+/[0-9A-F]+):([0-9A-F]+/[0-9A-F]+)$")
 
 
 def parse_lsn(text):
@@ -107,7 +108,8 @@ class Writer:
 
 
 class KafkaTail:
-    """A background `kcat -C` on partition 0 from `offset` on, collecting (key, resource id) as
+    """A background `kcat -C` on partition 0 from `offset` on, collecting (key, resource id,
+    topicbridge-message-id header) as
     messages arrive: the mock cluster keeps only about 5 MB per partition, so reading back once
     at the end would find the oldest messages gone. kcat exits when every broker is down; it is
     started again from the next offset. Offsets are checked for gaps."""
@@ -133,19 +135,21 @@ class KafkaTail:
             with open(self.stderr_path, "ab") as stderr:
                 self.proc = subprocess.Popen(
                     ["kcat", "-b", self.kafka.bootstraps, "-C", "-t", KAFKA_TOPIC, "-p", "0",
-                     "-o", str(self.next_offset), "-u", "-f", "%o\t%k\t%s\n"],
+                     "-o", str(self.next_offset), "-u", "-f", "%o\t%k\t%h\t%s\n"],
                     stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=stderr)
             if self.closed:  # close() came while starting it
                 harness._stop_process(self.proc, timeout=5)
                 break
             for line in self.proc.stdout:
-                offset, key, value = line.decode().rstrip("\n").split("\t", 2)
+                offset, key, headers, value = line.decode().rstrip("\n").split("\t", 3)
                 rid = json.loads(value)["value"]["entry"][1]["resource"]["id"]
+                msg_id = dict(h.split("=", 1) for h in headers.split(",") if "=" in h).get(
+                    "topicbridge-message-id")
                 with self.lock:
                     if int(offset) != self.next_offset:
                         self.gaps.append((self.next_offset, int(offset)))
                     self.next_offset = int(offset) + 1
-                    self.messages.append((key, rid))
+                    self.messages.append((key, rid, msg_id))
             self.proc.wait()
             time.sleep(0.5)
 
@@ -261,10 +265,10 @@ class AtLeastOnce(unittest.TestCase):
             time.sleep(0.5)
         while tail is not None:
             kafka = tail.snapshot()
-            if want <= {rid for _, rid in kafka}:
+            if want <= {m[1] for m in kafka}:
                 break
             if time.monotonic() > deadline:
-                missing = want - {rid for _, rid in kafka}
+                missing = want - {m[1] for m in kafka}
                 self.fail(f"Kafka misses {len(missing)} events, e.g. {sorted(missing)[:5]} "
                           f"(read {len(kafka)}, offset gaps {tail.gaps[:3]}); "
                           f"$status {self.status('kafka')}\n" + self.bridge.logs()[-4000:])
@@ -279,17 +283,23 @@ class AtLeastOnce(unittest.TestCase):
         js_dups = sum(js_counts.values()) - len(want)
         kafka_dups = None
         if kafka is not None:
-            kafka_counts = Counter(rid for _, rid in kafka if rid in want)
+            kafka_counts = Counter(rid for _, rid, _ in kafka if rid in want)
             self.assertEqual(set(kafka_counts), want, f"{label}: Kafka lost events")
-            for key, rid in kafka:
+            by_id = {}
+            for key, rid, msg_id in kafka:
                 self.assertEqual(key, rid, "keyByResourceId: the Kafka key is the resource id")
+                self.assertRegex(msg_id or "", MSG_ID, "topicbridge-message-id header")
+                # A replay carries the same id: deduplicating by it leaves one per event.
+                self.assertEqual(by_id.setdefault(msg_id, rid), rid, "one message id, one event")
+            self.assertEqual(len({m for m, rid in by_id.items() if rid in want}), len(want),
+                             f"{label}: Kafka message ids, one per event")
             kafka_dups = sum(kafka_counts.values()) - len(want)
         print(f"\n[{label}] events={len(want)} jetstream: stored={sum(js_counts.values())} "
               f"duplicates={js_dups}; kafka: duplicates={kafka_dups}", flush=True)
         return js_dups, kafka_dups
 
     def check_msg_ids(self, js):
-        """Every JetStream message has Nats-Msg-Id js:<commit lsn>:<position>, one per event."""
+        """Every JetStream message has Nats-Msg-Id js:<commit lsn>:<change lsn>, one per event."""
         by_id = {}
         for m in js:
             self.assertIsNotNone(m["msg_id"], "Nats-Msg-Id header missing")
@@ -372,7 +382,7 @@ class AtLeastOnce(unittest.TestCase):
         stored_before = [m for m in js if m["time_ns"] < down_at]
         stored_after = [m for m in js if m["time_ns"] >= up_at]
         self.assertTrue(stored_before and stored_after, "the outage was mid-stream")
-        first_undelivered = min(parse_lsn(MSG_ID.match(m["msg_id"]).group(1))
+        first_undelivered = min(parse_lsn(MSG_ID.match(m["msg_id"]).group(2))
                                 for m in stored_after)
         print(f"\n[nats down 10s] stored before the outage: {len(stored_before)}, after: "
               f"{len(stored_after)}; slot confirmed_flush_lsn while down <= "
@@ -422,7 +432,7 @@ class AtLeastOnce(unittest.TestCase):
         confirmed = self.confirmed_flush_lsn()
         # Every transaction whose events all reached JetStream before the exit is confirmed.
         js = self.js_read(js_start)
-        per_tx = Counter(MSG_ID.match(m["msg_id"]).group(1) for m in js)
+        per_tx = Counter(MSG_ID.match(m["msg_id"]).group(2) for m in js)
         complete = [parse_lsn(lsn) for lsn, n in per_tx.items() if n == 10]
         self.assertTrue(complete, "SIGTERM came mid-stream")
         self.assertGreater(confirmed, max(complete),

@@ -437,7 +437,7 @@ struct MockKafka {
 };
 
 struct ConsumedMessage {
-  std::string key, value, content_type;
+  std::string key, value, content_type, message_id;
 };
 
 // Reads the first message of partition 0 with a real consumer.
@@ -463,9 +463,12 @@ ConsumedMessage ReadFirst(const std::string& bootstraps, const std::string& topi
       rd_kafka_headers_t* headers = nullptr;
       const void* v = nullptr;
       size_t n = 0;
-      if (rd_kafka_message_headers(m, &headers) == RD_KAFKA_RESP_ERR_NO_ERROR &&
-          rd_kafka_header_get_last(headers, "content-type", &v, &n) == RD_KAFKA_RESP_ERR_NO_ERROR) {
-        out.content_type.assign(static_cast<const char*>(v), n);
+      if (rd_kafka_message_headers(m, &headers) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        if (rd_kafka_header_get_last(headers, "content-type", &v, &n) == RD_KAFKA_RESP_ERR_NO_ERROR)
+          out.content_type.assign(static_cast<const char*>(v), n);
+        if (rd_kafka_header_get_last(headers, "topicbridge-message-id", &v, &n) ==
+            RD_KAFKA_RESP_ERR_NO_ERROR)
+          out.message_id.assign(static_cast<const char*>(v), n);
       }
       rd_kafka_message_destroy(m);
       break;
@@ -486,7 +489,8 @@ TEST_CASE("kafka at-least-once: delivery report ok, read back with key and heade
   AddBoolean(d, "keyByResourceId", true);
   AddInteger(d, "deliveryTimeoutMs", 20000);
   auto sink = MakeSink(d, {});
-  const PublishResult r = PublishAndWait(*sink, Message(R"({"topic":"tb-topic"})", "", "pt-1"));
+  const PublishResult r =
+      PublishAndWait(*sink, Message(R"({"topic":"tb-topic"})", "d1:0/1A:0/18", "pt-1"));
   CHECK(r.ok);
   CHECK(r.error.empty());
   CHECK(WaitFor([&] { return sink->Connected(); }, 5s));
@@ -494,6 +498,7 @@ TEST_CASE("kafka at-least-once: delivery report ok, read back with key and heade
   CHECK(m.value == R"({"topic":"tb-topic"})");
   CHECK(m.key == "pt-1");
   CHECK(m.content_type == "application/json");
+  CHECK(m.message_id == "d1:0/1A:0/18");
 }
 
 TEST_CASE("kafka at-least-once: a broker outage delays the delivery report, never fakes it") {
