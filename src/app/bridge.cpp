@@ -76,7 +76,6 @@ struct Bridge::State {
   std::string error;
   LsnTracker::Ticket ticket = 0;
   Lsn commit_lsn = 0;
-  std::uint64_t position = 0;  // index of the change within its transaction
   std::unordered_map<std::string, TableCounters*> tables;
   const std::atomic<bool>* stop = nullptr;  // set by Run
 
@@ -341,7 +340,6 @@ void Bridge::State::HandleChange() {
       ticket = tracker.BeginTransaction();
       commit_lsn = change.lsn;
       transaction_end = change.next_lsn;
-      position = 0;
       mapper->BeginTransaction();
       return;
     case ChangeKind::kCommit:
@@ -367,7 +365,6 @@ void Bridge::State::HandleChange() {
     default:
       return;
   }
-  ++position;
   Table(change.table).changes_decoded.fetch_add(1, std::memory_order_relaxed);
   if (config.topics_from_database && StoredResources::Concerns(change)) {
     stored_changed = stored.Apply(change) || stored_changed;
