@@ -107,7 +107,13 @@ bool ParseListenAddress(const std::string& listen, std::string* host, int* port)
 Readiness DefaultReadiness(const StatusRegistry& registry) {
   if (!registry.replication().connected.load()) return {false, "replication not connected"};
   for (const DestinationStatus* d : registry.Destinations()) {
-    if (!d->Connected()) return {false, "destination " + d->id() + " not connected"};
+    if (!d->Connected()) {
+      std::string reason = "destination " + d->id() + " not connected";
+      // The newest error usually says why (refused login, unreachable host).
+      if (const auto errors = d->LatestErrors(); !errors.empty())
+        reason += " (last error " + errors.front().timestamp + ": " + errors.front().message + ")";
+      return {false, reason};
+    }
   }
   return {true, ""};
 }

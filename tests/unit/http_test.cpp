@@ -52,6 +52,10 @@ TEST_CASE("default readiness needs replication and every destination connected")
   CHECK_FALSE(DefaultReadiness(registry).ready);
   registry.replication().connected = true;
   CHECK(DefaultReadiness(registry).reason == "destination a not connected");
+  d.RecordError("kafka: broker down");
+  const std::string reason = DefaultReadiness(registry).reason;
+  CHECK(reason.rfind("destination a not connected (last error 20", 0) == 0);
+  CHECK(reason.find("Z: kafka: broker down)") != std::string::npos);
   d.SetConnected(true);
   CHECK(DefaultReadiness(registry).ready);
 }
