@@ -274,8 +274,18 @@ ReplicationStatus ReplicationStream::EnsureSlot() {
       Result created(PQexec(conn, create.c_str()));
       if (created.status() == PGRES_TUPLES_OK) {
         slot_created_ = true;
-        spdlog::info("replication: created slot {} (plugin wal2json) at {}", slot,
-                     std::string(created.value(0, 1)));
+        if (const Lsn before = confirmed(); before != 0) {
+          // This process streamed from the slot before: its loss is a gap in delivery.
+          spdlog::error(
+              "replication: slot {} was gone (dropped, or PostgreSQL failed over to a standby, "
+              "which has no logical slots in PostgreSQL 15) and is created again at {}: changes "
+              "committed after {} and before that are NOT delivered; replay them from the "
+              "Aidbox tables if they matter",
+              slot, std::string(created.value(0, 1)), FormatLsn(before));
+        } else {
+          spdlog::info("replication: created slot {} (plugin wal2json) at {}", slot,
+                       std::string(created.value(0, 1)));
+        }
         return {};
       }
       // Another process may have created it between the query and the command: look again.

@@ -410,6 +410,33 @@ class StatusAndMetrics(unittest.TestCase):
         harness.wait_for(lambda: self.op.metric("topicbridge_slot_lag_alarm") == 0, 10,
                          "the alarm to clear")
 
+    def test_9_a_slot_that_vanishes_is_recreated_and_the_gap_is_logged(self):
+        """A dropped slot (or a failover to a standby, which has no logical slots in PG 15) is
+        created again so the stream goes on, but what fell between is lost: an error says so."""
+        self.wait_ready()
+        dropped = []
+
+        def drop():
+            # The reader reconnects 0.5 s after losing its connection: drop the slot in between.
+            self.pg.sql("SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots "
+                        f"WHERE slot_name = '{self.slot}' AND active_pid IS NOT NULL")
+            try:
+                self.pg.sql(f"SELECT pg_drop_replication_slot('{self.slot}')")
+            except RuntimeError:  # still active: the walsender had not exited yet
+                return False
+            dropped.append(True)
+            return True
+
+        harness.wait_for(drop, 30, "the slot to be dropped between two connections")
+        self.bridge.wait_log(rf"slot {self.slot} was gone .* is created again at [0-9A-F]+/[0-9A-F]+: "
+                             r"changes committed after [0-9A-F]+/[0-9A-F]+ and before that are "
+                             r"NOT delivered")
+        self.wait_ready()
+        delivered = self.op.counters("js")["messagesDelivered"]
+        self.create_patients(1)
+        self.wait_delivered("js", delivered + 1)
+
+
 SECRETS = ("s3cretPG", "n4tsPass", "Wr0ngN4ts", "badPGpw99")
 
 
