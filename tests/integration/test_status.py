@@ -414,7 +414,6 @@ class StatusAndMetrics(unittest.TestCase):
         """A dropped slot (or a failover to a standby, which has no logical slots in PG 15) is
         created again so the stream goes on, but what fell between is lost: an error says so."""
         self.wait_ready()
-        dropped = []
 
         def drop():
             # The reader reconnects 0.5 s after losing its connection: drop the slot in between.
@@ -424,7 +423,6 @@ class StatusAndMetrics(unittest.TestCase):
                 self.pg.sql(f"SELECT pg_drop_replication_slot('{self.slot}')")
             except RuntimeError:  # still active: the walsender had not exited yet
                 return False
-            dropped.append(True)
             return True
 
         harness.wait_for(drop, 30, "the slot to be dropped between two connections")
