@@ -91,6 +91,8 @@ struct Config {
   LogConfig log;
   DeliveryConfig delivery;
   std::string aidbox_base_url = "http://localhost:8080";
+  // Aidbox custom resource types the file's topics may name besides the FHIR R4 ones.
+  std::vector<std::string> custom_resource_types;
   // Also load AidboxSubscriptionTopic / AidboxTopicDestination rows from
   // Aidbox's tables and follow their changes live.
   bool topics_from_database = false;
@@ -104,8 +106,9 @@ struct LoadedConfig {
 };
 
 // Reads and validates the file: YAML syntax (with line and column), keys,
-// types and references between destinations and topics. Semantic checks that
-// need other modules (FHIRPath, sink parameters) are done by the caller.
+// types, the resource types topics name (FHIR R4 or aidbox.custom_resource_types)
+// and references between destinations and topics. Semantic checks that need
+// other modules (FHIRPath, sink parameters) are done by the caller.
 LoadedConfig LoadConfigFile(const std::string& file_path);
 LoadedConfig LoadConfigText(const std::string& yaml_text);
 

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "topicbridge/config.h"
+#include "topicbridge/fhir_resource_types.h"
 
 namespace topicbridge {
 
@@ -64,6 +65,27 @@ std::string Interpolate(const std::string& text, const std::string& path,
   return out;
 }
 
+// A parameter whose value may be a secret: its value is never echoed in a message.
+bool SecretName(std::string name) {
+  for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  for (const char* part : {"password", "secret", "token", "jaas", "seed", "credential", "keystore"})
+    if (name.find(part) != std::string::npos) return true;
+  return false;
+}
+
+// What an ill-typed value was: ", got \"abc\"", ", got a list"; a secret's text is not shown.
+std::string Got(const YAML::Node& node, bool secret = false) {
+  if (node.IsSequence()) return ", got a list";
+  if (node.IsMap()) return ", got a mapping";
+  if (node.IsScalar()) return secret ? ", got another value" : ", got \"" + node.Scalar() + "\"";
+  return ", got nothing";
+}
+
+// "expected an integer" or, for a named thing, "parameter \"batchSize\" expects an integer".
+std::string Expected(const std::string& subject, const char* what) {
+  return (subject.empty() ? std::string("expected ") : subject + " expects ") + what;
+}
+
 class Reader {
  public:
   explicit Reader(std::vector<ConfigProblem>* problems) : problems_(problems) {}
@@ -96,9 +118,10 @@ class Reader {
     return path.empty() ? key : path + "." + key;
   }
 
-  std::optional<std::string> String(const YAML::Node& node, const std::string& path) {
+  std::optional<std::string> String(const YAML::Node& node, const std::string& path,
+                                    const std::string& subject = "") {
     if (!node.IsScalar()) {
-      Problem(path, "expected a string" + Position(node));
+      Problem(path, Expected(subject, "a string") + Got(node) + Position(node));
       return std::nullopt;
     }
     return Interpolate(node.Scalar(), path, problems_);
@@ -111,7 +134,9 @@ class Reader {
     }
   }
 
-  std::optional<std::int64_t> Integer(const YAML::Node& node, const std::string& path) {
+  // `subject` names what the value is for in the message (e.g. parameter "batchSize").
+  std::optional<std::int64_t> Integer(const YAML::Node& node, const std::string& path,
+                                      const std::string& subject = "", bool secret = false) {
     std::int64_t value = 0;
     if (node.IsScalar()) {
       const std::string text = Interpolate(node.Scalar(), path, problems_);
@@ -123,21 +148,23 @@ class Reader {
       }
       if (used == text.size() && used > 0) return value;
     }
-    Problem(path, "expected an integer" + Position(node));
+    Problem(path, Expected(subject, "an integer") + Got(node, secret) + Position(node));
     return std::nullopt;
   }
 
-  std::optional<bool> Boolean(const YAML::Node& node, const std::string& path) {
+  std::optional<bool> Boolean(const YAML::Node& node, const std::string& path,
+                              const std::string& subject = "", bool secret = false) {
     if (node.IsScalar()) {
       const std::string text = Interpolate(node.Scalar(), path, problems_);
       if (text == "true") return true;
       if (text == "false") return false;
     }
-    Problem(path, "expected true or false" + Position(node));
+    Problem(path, Expected(subject, "true or false") + Got(node, secret) + Position(node));
     return std::nullopt;
   }
 
  private:
+
   std::vector<ConfigProblem>* problems_;
 };
 
@@ -231,24 +258,30 @@ Parameter ReadParameter(Reader& r, const YAML::Node& node, const std::string& pa
   Parameter p;
   p.path = path;
   if (!r.ExpectMap(node, path)) return p;
+  if (const auto name = node["name"]; name) {
+    if (auto s = r.String(name, path + ".name")) p.name = *s;
+  }
+  // Value problems name the parameter: the path alone says only "parameter[2]".
+  const std::string subject = p.name.empty() ? "" : "parameter \"" + p.name + "\"";
+  const bool secret = SecretName(p.name);
   int values = 0;
   for (const auto& item : node) {
     const auto key = item.first.as<std::string>();
     const auto key_path = path + "." + key;
     if (key == "name") {
-      if (auto s = r.String(item.second, key_path)) p.name = *s;
+      continue;
     } else if (key == "valueInteger" || key == "valueUnsignedInt" || key == "valuePositiveInt") {
       ++values;
       p.value_type = key;
-      if (auto v = r.Integer(item.second, key_path)) p.integer = *v;
+      if (auto v = r.Integer(item.second, key_path, subject, secret)) p.integer = *v;
     } else if (key == "valueBoolean") {
       ++values;
       p.value_type = key;
-      if (auto v = r.Boolean(item.second, key_path)) p.boolean = *v;
+      if (auto v = r.Boolean(item.second, key_path, subject, secret)) p.boolean = *v;
     } else if (key.starts_with("value")) {
       ++values;
       p.value_type = key;
-      if (auto s = r.String(item.second, key_path)) p.text = *s;
+      if (auto s = r.String(item.second, key_path, subject)) p.text = *s;
     } else {
       r.Problem(key_path,
                 "unknown key" + Position(item.first) + "; a parameter has 'name' and one value[x]");
@@ -328,8 +361,19 @@ void ReadSections(Reader& r, const YAML::Node& root, Config* c) {
     r.OptionalString(http, "http", "bearer_token", &c->http.bearer_token);
   }
   if (const auto aidbox = root["aidbox"]; aidbox && r.ExpectMap(aidbox, "aidbox")) {
-    r.CheckKeys(aidbox, "aidbox", {"base_url", "topics_from_database"});
+    r.CheckKeys(aidbox, "aidbox", {"base_url", "topics_from_database", "custom_resource_types"});
     r.OptionalString(aidbox, "aidbox", "base_url", &c->aidbox_base_url);
+    if (const auto types = aidbox["custom_resource_types"]; types && !types.IsNull()) {
+      if (!types.IsSequence()) {
+        r.Problem("aidbox.custom_resource_types",
+                  "expected a list of resource type names" + Got(types) + Position(types));
+      } else {
+        for (std::size_t i = 0; i < types.size(); ++i) {
+          const auto path = "aidbox.custom_resource_types[" + std::to_string(i) + "]";
+          if (auto s = r.String(types[i], path)) c->custom_resource_types.push_back(*s);
+        }
+      }
+    }
     if (const auto flag = aidbox["topics_from_database"]; flag) {
       if (auto v = r.Boolean(flag, "aidbox.topics_from_database")) c->topics_from_database = *v;
     }
@@ -379,7 +423,26 @@ void ReadSections(Reader& r, const YAML::Node& root, Config* c) {
   }
 }
 
+// Only the file's topics: Aidbox validated the ones it stores, and knows its custom types.
+void CheckResourceTypes(Reader& r, const Config& c) {
+  const std::set<std::string> custom(c.custom_resource_types.begin(),
+                                     c.custom_resource_types.end());
+  for (const auto& topic : c.topics) {
+    for (const auto& trigger : topic.triggers) {
+      const std::string& type = trigger.resource;
+      if (type.empty() || fhirpath::IsResourceType(type) || custom.count(type) != 0) continue;
+      const std::string_view similar = fhirpath::SimilarResourceType(type);
+      r.Problem(trigger.path + ".resource",
+                "unknown resource type \"" + type + "\"" +
+                    (similar.empty() ? "" : " (did you mean " + std::string(similar) + "?)") +
+                    ": name a FHIR R4 resource type, or list an Aidbox custom resource type "
+                    "under aidbox.custom_resource_types");
+    }
+  }
+}
+
 void CheckReferences(Reader& r, const Config& c) {
+  CheckResourceTypes(r, c);
   std::set<std::string> urls;
   for (const auto& t : c.topics)
     if (!t.url.empty() && !urls.insert(t.url).second)

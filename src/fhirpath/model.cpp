@@ -1,7 +1,10 @@
 #include "model.h"
 
 #include <algorithm>
+#include <cctype>
 #include <unordered_map>
+
+#include "topicbridge/fhir_resource_types.h"
 
 namespace topicbridge::fhirpath {
 namespace {
@@ -151,6 +154,69 @@ void Model::DeriveTypeFacts() {
       }
     }
   }
+}
+
+const std::vector<std::string_view>& ResourceTypeNames() {
+  static const std::vector<std::string_view> names = [] {
+    const Model& model = Model::R4();
+    std::vector<std::string_view> out;
+    for (const char* chunk : kFhirModelR4) {
+      for (std::string_view rest(chunk); !rest.empty();) {
+        const std::size_t nl = rest.find('\n');
+        std::string_view line = rest.substr(0, nl);
+        rest = nl == std::string_view::npos ? std::string_view() : rest.substr(nl + 1);
+        if (line.empty() || line[0] != '^') continue;
+        line.remove_prefix(1);
+        const std::string_view name = NextWord(line);
+        const std::int32_t type = model.FindType(name);
+        if (type >= 0 && model.type(type).resource && name != "Resource" &&
+            name != "DomainResource")
+          out.push_back(name);
+      }
+    }
+    std::sort(out.begin(), out.end());
+    out.erase(std::unique(out.begin(), out.end()), out.end());
+    return out;
+  }();
+  return names;
+}
+
+bool IsResourceType(std::string_view name) {
+  const auto& names = ResourceTypeNames();
+  return std::binary_search(names.begin(), names.end(), name);
+}
+
+namespace {
+// Levenshtein distance ignoring ASCII case.
+std::size_t EditDistance(std::string_view a, std::string_view b) {
+  std::vector<std::size_t> row(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    std::size_t diagonal = row[0];
+    row[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      const bool same = std::tolower(static_cast<unsigned char>(a[i - 1])) ==
+                        std::tolower(static_cast<unsigned char>(b[j - 1]));
+      const std::size_t next = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (same ? 0 : 1)});
+      diagonal = row[j];
+      row[j] = next;
+    }
+  }
+  return row[b.size()];
+}
+}  // namespace
+
+std::string_view SimilarResourceType(std::string_view name) {
+  std::string_view best;
+  std::size_t best_distance = 3;  // more than two edits away: not a typo
+  for (const std::string_view known : ResourceTypeNames()) {
+    const std::size_t distance = EditDistance(name, known);
+    if (distance < best_distance) {
+      best = known;
+      best_distance = distance;
+    }
+  }
+  return best;
 }
 
 }  // namespace topicbridge::fhirpath

@@ -105,7 +105,8 @@ destinations:
   CHECK(HasProblem(loaded, "topics[0].trigger[0].supportedInteraction[1]", "unknown interaction"));
   CHECK(HasProblem(loaded, "destinations[0].topic", "no topic has url missing-topic"));
   CHECK(HasProblem(loaded, "destinations[0].content", "unknown content"));
-  CHECK(HasProblem(loaded, "destinations[0].parameter[0].valueInteger", "expected an integer"));
+  CHECK(HasProblem(loaded, "destinations[0].parameter[0].valueInteger",
+                   "parameter \"batchSize\" expects an integer, got \"lots\""));
   CHECK(HasProblem(loaded, "destinations[0].parameter[1]", "missing required key 'name'"));
 }
 
@@ -169,4 +170,67 @@ TEST_CASE("a stored topic with problems names its table and id") {
   CHECK(HasProblem(loaded, "aidboxsubscriptiontopic/t1", "missing required key 'url'"));
   const auto bad = topicbridge::ParseStoredTopic("t2", "{not json");
   CHECK(HasProblem(bad, "aidboxsubscriptiontopic/t2", "not valid JSON"));
+}
+
+TEST_CASE("a topic naming an unknown resource type is a problem that suggests the likely one") {
+  const auto loaded = LoadConfigText(R"yaml(
+topics:
+  - {url: a, trigger: [{resource: Patinet}, {resource: observation}]}
+  - {url: b, trigger: [{resource: Frobnicator}]}
+  - {url: c, trigger: [{resource: Patient}, {resource: DomainResource}]}
+)yaml");
+  INFO(Dump(loaded));
+  CHECK(loaded.problems.size() == 4);
+  CHECK(HasProblem(loaded, "topics[0].trigger[0].resource",
+                   "unknown resource type \"Patinet\" (did you mean Patient?)"));
+  CHECK(HasProblem(loaded, "topics[0].trigger[1].resource", "(did you mean Observation?)"));
+  CHECK(HasProblem(loaded, "topics[1].trigger[0].resource",
+                   "unknown resource type \"Frobnicator\": name a FHIR R4 resource type, or list "
+                   "an Aidbox custom resource type under aidbox.custom_resource_types"));
+  CHECK(HasProblem(loaded, "topics[2].trigger[1].resource", "\"DomainResource\""));
+}
+
+TEST_CASE("Aidbox custom resource types are accepted once listed") {
+  const auto loaded = LoadConfigText(R"yaml(
+aidbox: {custom_resource_types: [Frobnicator]}
+topics: [{url: b, trigger: [{resource: Frobnicator}, {resource: Patient}]}]
+)yaml");
+  INFO(Dump(loaded));
+  CHECK(loaded.problems.empty());
+  CHECK(loaded.config.custom_resource_types == std::vector<std::string>{"Frobnicator"});
+  const auto bad = LoadConfigText("aidbox: {custom_resource_types: Frobnicator}\n");
+  CHECK(HasProblem(bad, "aidbox.custom_resource_types",
+                   "expected a list of resource type names, got \"Frobnicator\""));
+}
+
+TEST_CASE("an ill-typed value names the parameter and what it got, but never a secret") {
+  const auto loaded = LoadConfigText(R"yaml(
+topics: [{url: t, trigger: [{resource: Patient}]}]
+destinations:
+  - id: k
+    kind: kafka-best-effort
+    topic: t
+    parameter:
+      - {name: kafkaTopic, valueString: k}
+      - {name: bootstrapServers, valueString: "127.0.0.1:9092"}
+      - {name: batchSize, valueInteger: abc}
+      - {valueBoolean: maybe, name: keyByResourceId}
+      - {name: saslJaasConfig, valueInteger: hunter2}
+)yaml");
+  INFO(Dump(loaded));
+  CHECK(loaded.problems.size() == 3);
+  CHECK(HasProblem(loaded, "destinations[0].parameter[2].valueInteger",
+                   "parameter \"batchSize\" expects an integer, got \"abc\" (line 10, column"));
+  CHECK(HasProblem(loaded, "destinations[0].parameter[3].valueBoolean",
+                   "parameter \"keyByResourceId\" expects true or false, got \"maybe\""));
+  CHECK(HasProblem(loaded, "destinations[0].parameter[4].valueInteger",
+                   "parameter \"saslJaasConfig\" expects an integer, got another value"));
+  CHECK(Dump(loaded).find("hunter2") == std::string::npos);
+}
+
+TEST_CASE("an ill-typed setting says what it got") {
+  const auto loaded = LoadConfigText("delivery: {drain_timeout_ms: soon}\nhttp: {listen: [a]}\n");
+  INFO(Dump(loaded));
+  CHECK(HasProblem(loaded, "delivery.drain_timeout_ms", "expected an integer, got \"soon\""));
+  CHECK(HasProblem(loaded, "http.listen", "expected a string, got a list"));
 }
