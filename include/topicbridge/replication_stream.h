@@ -71,8 +71,9 @@ class ReplicationStream {
   ReplicationStatus Connect();
 
   // Connect() until it succeeds or `stop` becomes true, waiting backoff_initial, doubling up to
-  // backoff_max between attempts; every failure is logged (spdlog warn). Returns the last
-  // failure when stopped.
+  // backoff_max between attempts. A failure is logged (spdlog warn) when it differs from the
+  // last one logged, else once a minute (debug in between). Returns the last failure when
+  // stopped.
   ReplicationStatus ConnectWithBackoff(const std::atomic<bool>& stop);
 
   // Waits up to `timeout` (0: only what has already arrived) for the next XLogData message.

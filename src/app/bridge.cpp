@@ -499,7 +499,7 @@ int Bridge::Run(const std::atomic<bool>& stop) {
         spdlog::critical("{}", connected.message);
         return 2;
       }
-      spdlog::warn("{}", connected.message);
+      // Not logged here: ConnectWithBackoff retries at once and logs it as attempt 1.
       first = false;
       continue;
     }

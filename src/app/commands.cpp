@@ -117,9 +117,11 @@ int RunCommand(const std::string& config_path) {
     return 1;
   }
   std::atomic<bool> stop{false};
+  std::atomic<bool> exiting{false};  // Run returned by itself: the waiter is woken, not signalled
   std::thread waiter([&] {
     int received = 0;
     sigwait(&signals, &received);
+    if (exiting) return;
     spdlog::info("received {}: stopping, draining in-flight messages",
                  received == SIGTERM ? "SIGTERM" : "SIGINT");
     stop = true;
@@ -131,7 +133,10 @@ int RunCommand(const std::string& config_path) {
     spdlog::critical("{}", e.what());
     code = 2;
   }
-  if (!stop) pthread_kill(waiter.native_handle(), SIGTERM);
+  if (!stop) {
+    exiting = true;
+    pthread_kill(waiter.native_handle(), SIGTERM);
+  }
   waiter.join();
   return code;
 }

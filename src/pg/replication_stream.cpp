@@ -170,11 +170,22 @@ void ReplicationStream::ConfirmIdle() {
 
 ReplicationStatus ReplicationStream::ConnectWithBackoff(const std::atomic<bool>& stop) {
   auto delay = options_.backoff_initial;
+  // A standby waiting for the slot, or a database that is down, fails the same way for a long
+  // time: a failure is logged when it differs from the last one logged, else once a minute.
+  std::string logged;
+  Clock::time_point logged_at{};
   for (int attempt = 1;; ++attempt) {
     ReplicationStatus status = Connect();
     if (status.ok() || stop.load()) return status;
-    spdlog::warn("replication connect attempt {} failed, retrying in {:.1f} s: {}", attempt,
-                 std::chrono::duration<double>(delay).count(), status.message);
+    const bool repeat =
+        status.message == logged && Clock::now() - logged_at < std::chrono::minutes(1);
+    spdlog::log(repeat ? spdlog::level::debug : spdlog::level::warn,
+                "replication connect attempt {} failed, retrying in {:.1f} s: {}", attempt,
+                std::chrono::duration<double>(delay).count(), status.message);
+    if (!repeat) {
+      logged = status.message;
+      logged_at = Clock::now();
+    }
     const auto until = Clock::now() + delay;
     while (!stop.load() && Clock::now() < until) {
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
@@ -328,7 +339,9 @@ ReplicationStatus ReplicationStream::EnsureSlot() {
       }
       return Failure("replication slot " + slot + " is in use by another process (PID " +
                          std::to_string(pid) +
-                         "): stop the other consumer or set postgres.slot to another name",
+                         "): standing by, taking over when it is free (if no other topicbridge "
+                         "should hold it: stop that process or set postgres.slot to another "
+                         "name)",
                      false);
     }
     return {};

@@ -33,8 +33,9 @@ constexpr Rule kRules[] = {
      "(SELECT pg_drop_replication_slot('{slot}')) and start again; topicbridge creates a new "
      "slot at the current position. See docs/operations.md"},
     {"is active for PID", "", false,
-     "replication slot \"{slot}\" is in use by another process: stop the other consumer "
-     "(see pg_replication_slots.active_pid) or set postgres.slot to another name"},
+     "replication slot \"{slot}\" is in use by another process: standing by, taking over when "
+     "it is free (if no other topicbridge should hold it: stop the process of "
+     "pg_replication_slots.active_pid or set postgres.slot to another name)"},
     {"password authentication failed", "", true,
      "wrong password for the database user: fix the password in postgres.dsn (or PGPASSWORD, "
      "~/.pgpass)"},
