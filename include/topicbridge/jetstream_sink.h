@@ -1,7 +1,8 @@
 // JetStream sink (`nats-jetstream-at-least-once`): publishes asynchronously
 // and completes a message only when a stream acknowledged it (PubAck). Sets
 // `Nats-Msg-Id` from OutboundMessage::msg_id so the stream drops replays within
-// its duplicate window. At most `max_pending` messages await their ack.
+// its duplicate window. At most `max_pending` messages await their ack (MakeSink
+// raises it to the destination's at-least-once window).
 #pragma once
 
 #include <cstdint>

@@ -4,6 +4,7 @@
 // (password, credentials file content, SASL config, key material).
 #pragma once
 
+#include <cstddef>
 #include <functional>
 #include <memory>
 #include <stdexcept>
@@ -43,7 +44,11 @@ std::vector<ConfigProblem> ValidateSinkParameters(const DestinationConfig& desti
 
 // Validates, then creates the sink. Never fails because a broker is down: the
 // client connects in the background and Connected() tells. Throws
-// SinkConfigError on invalid configuration.
-std::unique_ptr<Sink> MakeSink(const DestinationConfig& destination, SinkEvents events);
+// SinkConfigError on invalid configuration. `max_in_flight`: how many messages
+// the caller may have published and not yet completed (0: the kind's default);
+// the client's own limits are made at least that large, so that a full window
+// never turns into failed publishes.
+std::unique_ptr<Sink> MakeSink(const DestinationConfig& destination, SinkEvents events,
+                               std::size_t max_in_flight = 0);
 
 }  // namespace topicbridge

@@ -182,10 +182,10 @@ std::unique_ptr<Destination> Bridge::State::MakeDestination(const DestinationCon
     status->RecordError(text);
     spdlog::error("destination {}: {}", id, text);
   };
-  dest->sink = MakeSink(d, std::move(events));
   DeliveryLimits limits;
   limits.max_in_flight =
       d.AtLeastOnce() ? config.delivery.at_least_once_window : config.delivery.best_effort_queue;
+  dest->sink = MakeSink(d, std::move(events), limits.max_in_flight);
   dest->queue = std::make_unique<DestinationQueue>(dest->sink.get(), dest->status,
                                                    d.AtLeastOnce() ? &tracker : nullptr, limits);
   return dest;

@@ -3,6 +3,9 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstdint>
+
 #include "nkey.h"
 #include "parameter_schema.h"
 #include "topicbridge/jetstream_sink.h"
@@ -117,7 +120,8 @@ std::vector<ConfigProblem> ValidateSinkParameters(const DestinationConfig& desti
   return problems;
 }
 
-std::unique_ptr<Sink> MakeSink(const DestinationConfig& destination, SinkEvents events) {
+std::unique_ptr<Sink> MakeSink(const DestinationConfig& destination, SinkEvents events,
+                               std::size_t max_in_flight) {
   std::vector<ConfigProblem> problems = ValidateSinkParameters(destination);
   if (!problems.empty()) throw SinkConfigError(std::move(problems));
   WarnWorldReadable(destination);
@@ -126,7 +130,10 @@ std::unique_ptr<Sink> MakeSink(const DestinationConfig& destination, SinkEvents 
       return MakeNatsCoreSink(NatsOptionsFrom(destination), std::move(events));
     }
     if (destination.kind == "nats-jetstream-at-least-once") {
-      return MakeJetStreamSink(NatsOptionsFrom(destination), std::move(events));
+      JetStreamLimits limits;
+      limits.max_pending =
+          std::max<std::int64_t>(limits.max_pending, static_cast<std::int64_t>(max_in_flight));
+      return MakeJetStreamSink(NatsOptionsFrom(destination), std::move(events), limits);
     }
     return MakeKafkaSink(KafkaOptionsFrom(destination, &problems), std::move(events));
   } catch (const SinkConfigError& e) {
