@@ -88,7 +88,10 @@ std::string Expected(const std::string& subject, const char* what) {
 
 class Reader {
  public:
-  explicit Reader(std::vector<ConfigProblem>* problems) : problems_(problems) {}
+  // `environment`: expand ${NAME} from the environment (the config file). Never for
+  // resources stored in Aidbox: whoever writes one must not read our environment.
+  explicit Reader(std::vector<ConfigProblem>* problems, bool environment = true)
+      : problems_(problems), environment_(environment) {}
 
   void Problem(const std::string& path, const std::string& message) {
     problems_->push_back({path, message});
@@ -124,7 +127,7 @@ class Reader {
       Problem(path, Expected(subject, "a string") + Got(node) + Position(node));
       return std::nullopt;
     }
-    return Interpolate(node.Scalar(), path, problems_);
+    return Text(node, path);
   }
 
   void OptionalString(const YAML::Node& map, const std::string& path, const char* key,
@@ -139,7 +142,7 @@ class Reader {
                                       const std::string& subject = "", bool secret = false) {
     std::int64_t value = 0;
     if (node.IsScalar()) {
-      const std::string text = Interpolate(node.Scalar(), path, problems_);
+      const std::string text = Text(node, path);
       std::size_t used = 0;
       try {
         value = std::stoll(text, &used);
@@ -155,7 +158,7 @@ class Reader {
   std::optional<bool> Boolean(const YAML::Node& node, const std::string& path,
                               const std::string& subject = "", bool secret = false) {
     if (node.IsScalar()) {
-      const std::string text = Interpolate(node.Scalar(), path, problems_);
+      const std::string text = Text(node, path);
       if (text == "true") return true;
       if (text == "false") return false;
     }
@@ -164,8 +167,12 @@ class Reader {
   }
 
  private:
+  std::string Text(const YAML::Node& node, const std::string& path) {
+    return environment_ ? Interpolate(node.Scalar(), path, problems_) : node.Scalar();
+  }
 
   std::vector<ConfigProblem>* problems_;
+  bool environment_;
 };
 
 // FHIR resource keys that Aidbox accepts on these resources and that
@@ -520,7 +527,7 @@ void ParametersToFhir(YAML::Node resource) {
 LoadedConfig ParseStored(const std::string& table, const std::string& id,
                          const std::string& aidbox_json, bool destination) {
   LoadedConfig loaded;
-  Reader r(&loaded.problems);
+  Reader r(&loaded.problems, /*environment=*/false);
   const std::string path = table + "/" + id;
   YAML::Node node;
   try {

@@ -165,6 +165,20 @@ TEST_CASE("a destination stored in Aidbox format loads like the POSTed one") {
   CHECK(d.Find("keyByResourceId")->boolean);
 }
 
+TEST_CASE("a destination stored in Aidbox never reads topicbridge's environment") {
+  setenv("TB_CONFIG_TEST_SECRET", "env-secret-value", 1);
+  const auto loaded = topicbridge::ParseStoredDestination(
+      "leak",
+      R"({"kind": "nats-core-best-effort", "topic": "http://t",
+          "parameter": [{"name": "url", "value": {"string": "nats://127.0.0.1:4222"}},
+                        {"name": "subject", "value": {"string": "s"}},
+                        {"name": "username", "value": {"string": "${TB_CONFIG_TEST_SECRET}"}}]})");
+  unsetenv("TB_CONFIG_TEST_SECRET");
+  INFO(Dump(loaded));
+  REQUIRE(loaded.problems.empty());
+  CHECK(loaded.config.destinations.at(0).Find("username")->text == "${TB_CONFIG_TEST_SECRET}");
+}
+
 TEST_CASE("a stored topic with problems names its table and id") {
   const auto loaded = topicbridge::ParseStoredTopic("t1", R"({"status": "active"})");
   CHECK(HasProblem(loaded, "aidboxsubscriptiontopic/t1", "missing required key 'url'"));
