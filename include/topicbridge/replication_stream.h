@@ -10,6 +10,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -27,6 +28,9 @@ struct ReplicationOptions {
   std::chrono::milliseconds status_interval{1000};  // standby status update period
   std::chrono::milliseconds backoff_initial{500};   // ConnectWithBackoff: first wait
   std::chrono::milliseconds backoff_max{30000};     // ... doubled up to this cap
+  // Called with the message of each failed Connect() (ConnectWithBackoff's attempts included),
+  // on the connecting thread; e.g. to tell /readyz why. Empty: not called.
+  std::function<void(const std::string&)> on_connect_failure;
 };
 
 // Outcome of Connect() and Next(). `message` says what happened and what to do; it is empty

@@ -90,6 +90,8 @@ struct Bridge::State {
   bool halt_pending = false;      // Unprocessable asked Run to Halt
   std::string halt;               // why; empty while streaming
   mutable std::mutex halt_mutex;  // guards `halt` against /readyz
+  std::string connect_failure;    // the last failed replication connect; empty once streaming
+  mutable std::mutex connect_failure_mutex;  // guards it against /readyz
   void Unprocessable(std::string_view table, std::string_view what);
   // Drains, confirms what precedes the halted transaction, disconnects and waits.
   void Halt(const std::atomic<bool>& stop);
@@ -454,6 +456,11 @@ Readiness Bridge::State::Ready() const {
     std::lock_guard lock(halt_mutex);
     if (!halt.empty()) return {false, "replication halted at " + halt};
   }
+  if (!registry.replication().connected.load()) {
+    std::lock_guard lock(connect_failure_mutex);
+    if (!connect_failure.empty())
+      return {false, "replication not connected (last error: " + connect_failure + ")"};
+  }
   return DefaultReadiness(registry);
 }
 
@@ -480,6 +487,10 @@ int Bridge::Run(const std::atomic<bool>& stop) {
   // A standby waiting for the slot takes over within seconds of the active
   // instance's end, and a restarted database is found again as fast.
   options.backoff_max = std::chrono::milliseconds(5000);
+  options.on_connect_failure = [&s](const std::string& message) {
+    std::lock_guard lock(s.connect_failure_mutex);
+    s.connect_failure = message;
+  };
   s.stream = std::make_unique<ReplicationStream>(options);
   s.slot_monitor = std::make_unique<SlotMonitor>(
       s.config.postgres.dsn, s.config.postgres.slot, s.config.postgres.slot_lag_alarm_bytes,
@@ -506,6 +517,10 @@ int Bridge::Run(const std::atomic<bool>& stop) {
     if (!first && !restart) gauges.reconnects.fetch_add(1);
     first = false;
     gauges.connected = true;
+    {
+      std::lock_guard lock(s.connect_failure_mutex);
+      s.connect_failure.clear();
+    }
     spdlog::info("replication: streaming from slot {} ({} tables)", options.slot,
                  options.tables.size());
     while (!stop) {

@@ -201,6 +201,7 @@ ReplicationStatus ReplicationStream::Connect() {
   ReplicationStatus status = ConnectOnce();
   if (!status.ok()) {
     Drop();
+    if (options_.on_connect_failure) options_.on_connect_failure(status.message);
     return status;
   }
   idle_ = false;

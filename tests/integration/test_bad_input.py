@@ -229,11 +229,15 @@ class DatabaseProblems(unittest.TestCase):
         run = BridgeRun(self, self.pg.dsn(), "late_database")
         run.wait_log(r"attempt 4 failed")  # debug lines: it keeps retrying
         self.assertEqual(run.get("/healthz")[0], 200)
-        self.assertEqual(run.get("/readyz"), (503, "replication not connected\n"))
+        unreachable = (f"connecting to PostgreSQL at 127.0.0.1:{self.pg.port}: PostgreSQL is "
+                       "unreachable: check host and port in postgres.dsn")
+        status, reason = run.get("/readyz")
+        self.assertEqual(status, 503)
+        self.assertTrue(reason.startswith("replication not connected (last error: " + unreachable),
+                        reason)
         problems = run.problems()
         self.assertEqual(len(problems), 1, run.bridge.logs())
-        self.assertIn(f"connecting to PostgreSQL at 127.0.0.1:{self.pg.port}: PostgreSQL is "
-                      "unreachable: check host and port in postgres.dsn", problems[0])
+        self.assertIn(unreachable, problems[0])
         self.pg.start()
         harness.wait_for(lambda: run.metric("topicbridge_replication_connected") == 1, 60,
                          "replication to stream once the database is up")
@@ -250,7 +254,10 @@ class DatabaseProblems(unittest.TestCase):
             "pg_recvlogical to hold the slot")
         run = BridgeRun(self, self.pg.dsn(), "held")
         run.wait_log(r"attempt 3 failed")
-        self.assertEqual(run.get("/readyz"), (503, "replication not connected\n"))
+        status, reason = run.get("/readyz")
+        self.assertEqual(status, 503)
+        self.assertRegex(reason, r"^replication not connected \(last error: replication slot held "
+                                 r"is in use by another process \(PID \d+\): standing by")
         problems = run.problems()
         self.assertEqual(len(problems), 1, run.bridge.logs())
         self.assertIn("replication slot held is in use by another process (PID ", problems[0])
