@@ -14,11 +14,14 @@ what to do:
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 import unittest
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
@@ -70,14 +73,13 @@ class ConfigurationProblems(unittest.TestCase):
     def setUpClass(cls):
         cls.binary = str(harness.find_binary("TOPICBRIDGE_BIN", "src/app/topicbridge",
                                              "topicbridge binary"))
-        cls.base = harness._make_temp_dir("tb-bad-config-")
+        cls.base = Path(tempfile.mkdtemp(prefix="tb-bad-config-"))
         # Nothing listens here; a run that got as far as the database would retry, not exit 1.
         cls.dsn = (f"host=127.0.0.1 port={harness.free_port()} dbname=aidbox user=postgres "
                    "password=postgres connect_timeout=2")
 
     @classmethod
     def tearDownClass(cls):
-        import shutil
         shutil.rmtree(cls.base, ignore_errors=True)
 
     def config(self, topics=None, destinations=()):
