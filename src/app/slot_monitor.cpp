@@ -4,6 +4,9 @@
 
 #include <pqxx/pqxx>
 
+#include <algorithm>
+#include <string>
+
 namespace topicbridge {
 
 SlotMonitor::SlotMonitor(std::string dsn, std::string slot, std::int64_t alarm_bytes,
@@ -67,7 +70,11 @@ void SlotMonitor::PollOnce() {
     }
   } catch (const std::exception& e) {
     // The replication side reports connection problems; here it is only a gauge.
-    spdlog::debug("slot lag poll failed: {}", e.what());
+    // libpq's text spans lines ("...refused\n\tIs the server running..."): one log line.
+    std::string text = e.what();
+    std::replace_if(text.begin(), text.end(), [](char c) { return c == '\n' || c == '\t'; }, ' ');
+    while (!text.empty() && text.back() == ' ') text.pop_back();
+    spdlog::debug("slot lag poll failed: {}", text);
     connection_.reset();
   }
 }

@@ -28,6 +28,7 @@
 #include "topicbridge/kafka_sink.h"
 
 #include <librdkafka/rdkafka.h>
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <atomic>
@@ -327,10 +328,14 @@ class KafkaSink final : public Sink {
   }
 
   static void OnLog(const rd_kafka_t* rk, int level, const char* facility, const char* text) {
-    // Warnings and worse go to stderr like librdkafka's default logger, scrubbed.
+    // Warnings and worse (syslog levels) join our log, scrubbed, in its format (text or JSON).
+    // A connection failure (FAIL) also reaches OnError, which logs it with the destination:
+    // here it is only a debug line, not a second error.
     if (level > 4) return;
     auto* self = static_cast<KafkaSink*>(rd_kafka_opaque(rk));
-    std::fprintf(stderr, "kafka %s: %s\n", facility, self->Scrub(text).c_str());
+    const bool reported = std::string_view(facility) == "FAIL";
+    spdlog::log(reported ? spdlog::level::debug : spdlog::level::warn, "kafka {}: {}", facility,
+                self->Scrub(text));
   }
 
   const KafkaOptions options_;
