@@ -116,9 +116,30 @@ bool NeedsEscape(std::uint64_t word) {
          kHighs;
 }
 
+// True when some byte of `text` must be escaped. Whole words, then the last 8 bytes again
+// (overlapping); a text under 8 bytes is shifted into a word of 'a's.
+bool NeedsEscape(std::string_view text) {
+  std::uint64_t word = 0x6161616161616161ULL;
+  if (text.size() < sizeof word) {
+    for (const char c : text) word = word << 8 | static_cast<unsigned char>(c);
+    return NeedsEscape(word);
+  }
+  for (std::size_t i = 0; i + sizeof word <= text.size(); i += sizeof word) {
+    std::memcpy(&word, text.data() + i, sizeof word);
+    if (NeedsEscape(word)) return true;
+  }
+  std::memcpy(&word, text.data() + text.size() - sizeof word, sizeof word);
+  return NeedsEscape(word);
+}
+
 }  // namespace
 
 void JsonWriter::AppendEscaped(std::string* out, std::string_view text) {
+  // Keys and values almost never need escaping: then one append, without a byte loop.
+  if (!NeedsEscape(text)) {
+    out->append(text);
+    return;
+  }
   static const char kHex[] = "0123456789abcdef";
   std::size_t run = 0;
   for (std::size_t i = 0; i < text.size(); ++i) {

@@ -47,16 +47,24 @@ TEST_CASE("Take leaves the writer ready for the next document") {
 }
 
 TEST_CASE("escaping finds special characters at every position of long plain text") {
-  // AppendEscaped skips 8 plain bytes at a time: put each special character at each offset.
+  // AppendEscaped checks 8 bytes at a time: put each special character at each offset of texts
+  // of many lengths, and check plain texts of every length come out unchanged.
+  const std::string plain = "abcdefghijklmnopqrstuvwxyz\xc3\xa9~ ";  // 30 bytes, none special
   const std::string specials[] = {"\"", "\\", "\n", std::string(1, '\x1f'), std::string(1, '\0')};
   const std::string expected[] = {"\\\"", "\\\\", "\\n", "\\u001f", "\\u0000"};
   for (std::size_t s = 0; s < std::size(specials); ++s) {
     for (std::size_t at = 0; at < 20; ++at) {
-      const std::string plain = "abcdefghijklmnopqrstuvwxyz\xc3\xa9~ ";  // 30 bytes, none special
-      std::string text = plain.substr(0, at) + specials[s] + plain.substr(at);
-      std::string out;
-      JsonWriter::AppendEscaped(&out, text);
-      CHECK(out == plain.substr(0, at) + expected[s] + plain.substr(at));
+      for (std::size_t after = 0; after < 11; ++after) {  // short texts too: a padded last word
+        std::string text = plain.substr(0, at) + specials[s] + plain.substr(at, after);
+        std::string out = "x";
+        JsonWriter::AppendEscaped(&out, text);
+        CHECK(out == "x" + plain.substr(0, at) + expected[s] + plain.substr(at, after));
+      }
     }
+  }
+  for (std::size_t n = 0; n <= plain.size(); ++n) {
+    std::string out;
+    JsonWriter::AppendEscaped(&out, plain.substr(0, n));
+    CHECK(out == plain.substr(0, n));
   }
 }
