@@ -23,7 +23,7 @@ TESTS = Path(__file__).resolve().parents[1] / "tests" / "integration"
 sys.path.insert(0, str(TESTS))
 import harness  # noqa: E402
 import test_at_least_once as alo  # noqa: E402  (config, Kafka reader)
-from test_faults import SteadyWriter  # noqa: E402
+from test_faults import SteadyWriter, kafka_ids  # noqa: E402
 
 FAULTS = ("kill-topicbridge", "restart-nats", "kafka-down", "restart-postgres")
 
@@ -143,7 +143,7 @@ class Soak:
         """Polls until both destinations hold every id or --drain-timeout passes."""
         deadline = time.monotonic() + self.args.drain_timeout
         while True:
-            kafka = [rid for _, rid in tail.snapshot()]
+            kafka = kafka_ids(tail, unique=False)
             stored = self.client.js_stream_info(alo.STREAM)["state"]["last_seq"] - js_start + 1
             if stored >= len(ids) and ids <= set(kafka):
                 js = self.js_ids(js_start)

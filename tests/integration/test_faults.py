@@ -123,6 +123,12 @@ class SteadyWriter:
         return {r[0] for r in rows}
 
 
+def kafka_ids(tail, unique=True):
+    """Resource ids a test_at_least_once.KafkaTail has read (each message: key, id, ...)."""
+    ids = [message[1] for message in tail.snapshot()]
+    return set(ids) if unique else ids
+
+
 def wait_until(start, seconds, writer=None):
     """Sleeps until `seconds` after the monotonic time `start` (or the writer ends)."""
     while time.monotonic() - start < seconds and (writer is None or writer.running()):
@@ -213,12 +219,12 @@ class Faults(unittest.TestCase):
             harness.wait_for(js_complete, timeout, "JetStream to hold every event", interval=0.5)
             kafka = None
             if tail is not None:
-                harness.wait_for(lambda: want <= {rid for _, rid in tail.snapshot()}, timeout,
+                harness.wait_for(lambda: want <= kafka_ids(tail), timeout,
                                  "the Kafka topic to hold every event", interval=0.5)
-                kafka = [rid for _, rid in tail.snapshot()]
+                kafka = kafka_ids(tail, unique=False)
         except TimeoutError as e:
             self.fail(f"{e}: JetStream misses {len(want - set(js))}, Kafka misses "
-                      f"{len(want - {r for _, r in tail.snapshot()}) if tail else '-'}\n"
+                      f"{len(want - kafka_ids(tail)) if tail else '-'}\n"
                       + self.bridge.logs()[-4000:])
         return js, kafka
 
