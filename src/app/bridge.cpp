@@ -74,6 +74,11 @@ struct Bridge::State {
   std::vector<std::size_t> matched;
   JsonWriter writer;
   std::string error;
+  // Bundle timestamps have millisecond precision: formatted once per millisecond, not per
+  // notification (NowIso8601 was ~2,300 instructions a call).
+  std::string timestamp;
+  std::int64_t timestamp_ms = -1;
+  const std::string& BundleTimestamp();
   LsnTracker::Ticket ticket = 0;
   Lsn commit_lsn = 0;
   std::unordered_map<std::string, TableCounters*> tables;
@@ -311,6 +316,17 @@ std::vector<std::string> Bridge::State::Tables() const {
   return tables;
 }
 
+const std::string& Bridge::State::BundleTimestamp() {
+  const std::int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                  std::chrono::system_clock::now().time_since_epoch())
+                                  .count();
+  if (now_ms != timestamp_ms) {
+    timestamp_ms = now_ms;
+    timestamp = NowIso8601();
+  }
+  return timestamp;
+}
+
 void Bridge::State::Notify(Destination& d, const MatcherTopic& topic) {
   NotificationTarget target{topic.url,
                             d.config.id,
@@ -321,7 +337,7 @@ void Bridge::State::Notify(Destination& d, const MatcherTopic& topic) {
                             d.config.include_version_id,
                             d.config.include_version_id_in_focus_reference};
   const std::string& body =
-      BuildNotification(event, target, ++d.event_number, NowIso8601(), &writer);
+      BuildNotification(event, target, ++d.event_number, BundleTimestamp(), &writer);
   OutboundMessage message;
   message.subject = d.subject;
   message.body = body;
