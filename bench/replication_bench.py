@@ -128,6 +128,27 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / TICKS
 
 
+def walsender_pid(stack, slot):
+    """The PID of the walsender serving `slot`, or None while nobody streams from it."""
+    value = stack.pg.value(f"SELECT active_pid FROM pg_replication_slots WHERE slot_name = '{slot}'")
+    return int(value) if value else None
+
+
+class CpuWatch:
+    """Follows a process's utime + stime until it exits (a walsender ends with its client)."""
+
+    def __init__(self, pid):
+        self.pid = pid
+        self.seconds = 0.0
+
+    def sample(self):
+        try:
+            self.seconds = cpu_seconds(self.pid)
+        except OSError:  # gone: keep the last reading
+            pass
+        return self.seconds
+
+
 def peak_rss_kb(pid):
     with open(f"/proc/{pid}/status") as f:
         for line in f:
@@ -202,14 +223,26 @@ class Stack:
 
 
 def drain_raw(stack, slot, end_lsn, tables, workdir):
-    """pg_recvlogical from `slot` to end_lsn; returns (seconds, events, last commit's nextlsn)."""
+    """pg_recvlogical from `slot` to end_lsn; returns (seconds, events, last commit's nextlsn,
+    the walsender's CPU seconds)."""
     out = workdir / "raw.jsonl"
     cmd = ["pg_recvlogical", "-d", stack.pg.dsn(), "--slot", slot, "--start", "--no-loop",
            "-E", format_lsn(end_lsn), "-F", "0", "-f", str(out),
            *[x for o in WAL2JSON_OPTIONS + ["add-tables=" + ",".join(tables)] for x in ("-o", o)]]
     started = time.monotonic()
-    subprocess.run(cmd, check=True, capture_output=True, timeout=3600)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    walsender = None
+    while proc.poll() is None:
+        if walsender is None:
+            pid = walsender_pid(stack, slot)
+            walsender = CpuWatch(pid) if pid else None
+        if walsender:
+            walsender.sample()
+        time.sleep(0.01)
     seconds = time.monotonic() - started
+    if proc.returncode != 0:
+        raise RuntimeError(f"pg_recvlogical failed: {proc.stderr.read().decode()}")
+    proc.stderr.close()
     events, last_commit = 0, 0
     with open(out, "rb") as f:
         for line in f:
@@ -218,7 +251,7 @@ def drain_raw(stack, slot, end_lsn, tables, workdir):
             elif line.startswith(b'{"action":"C"'):
                 last_commit = parse_lsn(json.loads(line)["nextlsn"])
     out.unlink()
-    return seconds, events, last_commit
+    return seconds, events, last_commit, walsender.seconds if walsender else None
 
 
 def topics_and_destinations(stack, kind, topic_count):
@@ -283,8 +316,11 @@ def drain_bridge(stack, kind, topic_count, slot, end_commit, events, args):
                 continue
             if started is None and values.get("topicbridge_replication_last_received_lsn", 0) > 0:
                 started, cpu_started = now, cpu_seconds(pid)
+                walsender = CpuWatch(walsender_pid(stack, slot))
                 if args.perf_dir:
                     profiler = start_profiler(args.perf_dir, f"{SHORT[kind]}-{topic_count}", pid)
+            if started is not None:
+                walsender.sample()
             done = Metrics.total(values, "topicbridge_destination_messages_delivered_total") + \
                 Metrics.total(values, "topicbridge_destination_messages_lost_total")
             if (started is not None and done >= events and
@@ -296,6 +332,7 @@ def drain_bridge(stack, kind, topic_count, slot, end_commit, events, args):
         result = {
             "seconds": seconds, "events_per_s": events / seconds,
             "cpu_us_per_event": cpu * 1e6 / events, "peak_rss_mb": peak_rss_kb(pid) / 1024,
+            "walsender_cpu_us_per_event": walsender.sample() * 1e6 / events,
             "lost": Metrics.total(values, "topicbridge_destination_messages_lost_total"),
             "matched": Metrics.total(values, "topicbridge_topic_events_matched_total"),
         }
@@ -475,7 +512,7 @@ def main():
         load_started = time.monotonic()
         end_lsn = stack.load(args.rows, per_tx)
         load_seconds = time.monotonic() - load_started
-        raw_seconds, raw_events, end_commit = drain_raw(
+        raw_seconds, raw_events, end_commit, raw_walsender = drain_raw(
             stack, "raw", end_lsn, ["public.patient", "public.patient_history"], workdir)
         if raw_events != args.rows:
             raise RuntimeError(f"pg_recvlogical saw {raw_events} inserts, expected {args.rows}")
@@ -502,6 +539,8 @@ def main():
     report = {"rows": args.rows, "shape": args.shape, "per_tx": per_tx,
               "load_average": load_average(), "cores": os.cpu_count(),
               "raw_events_per_s": raw_rate, "variants": results, "latency": latency,
+              "raw_walsender_cpu_us_per_event":
+                  raw_walsender * 1e6 / raw_events if raw_walsender else None,
               "rate": args.rate, "latency_seconds": args.latency_seconds}
     print_table(report)
     if args.json:
@@ -511,12 +550,16 @@ def main():
 def print_table(report):
     print(f"\n{report['rows']:,} Patients, {report['per_tx']:,} per transaction; "
           f"{report['cores']} cores, load average {report['load_average']}")
-    print(f"pg_recvlogical (raw decoding limit): {report['raw_events_per_s']:,.0f} events/s\n")
-    print("| destination kind | topics | events/s | ratio to raw | CPU us/event | peak RSS MB |")
-    print("|---|---:|---:|---:|---:|---:|")
+    walsender = report["raw_walsender_cpu_us_per_event"]
+    print(f"pg_recvlogical (raw decoding limit): {report['raw_events_per_s']:,.0f} events/s; "
+          f"its walsender's CPU: {walsender or float('nan'):.1f} us/event\n")
+    print("| destination kind | topics | events/s | ratio to raw | CPU us/event | peak RSS MB "
+          "| walsender CPU us/event |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
     for r in report["variants"]:
         print(f"| {r['kind']} | {r['topics']} | {r['events_per_s']:,.0f} | {r['ratio']:.2f} | "
-              f"{r['cpu_us_per_event']:.1f} | {r['peak_rss_mb']:.0f} |")
+              f"{r['cpu_us_per_event']:.1f} | {r['peak_rss_mb']:.0f} | "
+              f"{r['walsender_cpu_us_per_event']:.1f} |")
     if report["latency"]:
         print(f"\nCommit-to-delivery latency, 1 topic, {report['rate']} transactions/s for "
               f"{report['latency_seconds']:g} s:\n")
