@@ -477,14 +477,15 @@ def measure_latency(stack, kind, args):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rows", type=int, default=100_000, help="Patients to commit")
-    parser.add_argument("--quick", action="store_true", help="10,000 rows, 3 s of latency")
+    parser.add_argument("--rows", type=int, help="Patients to commit (default 100,000)")
+    parser.add_argument("--quick", action="store_true",
+                        help="defaults of 10,000 rows and 3 s of latency measurement")
     parser.add_argument("--shape", choices=["tx10", "tx1", "huge"], default="tx10",
                         help="10 rows per transaction, 1 per transaction, or all in one")
     parser.add_argument("--kinds", default=",".join(KINDS), help="destination kinds, comma list")
     parser.add_argument("--topics", default="1,50", help="topic counts, comma list")
     parser.add_argument("--rate", type=int, default=1000, help="transactions/s for latency")
-    parser.add_argument("--latency-seconds", type=float, default=10.0)
+    parser.add_argument("--latency-seconds", type=float, help="default 10 (3 with --quick)")
     parser.add_argument("--no-latency", action="store_true")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds per drain")
     parser.add_argument("--topicbridge", help="binary (default $TOPICBRIDGE_BIN or build*/)")
@@ -492,8 +493,10 @@ def main():
     parser.add_argument("--json", help="also write the results to this file")
     parser.add_argument("--perf-dir", help="record `perf record -g` of each drain here")
     args = parser.parse_args()
-    if args.quick:
-        args.rows, args.latency_seconds = 10_000, 3.0
+    if args.rows is None:
+        args.rows = 10_000 if args.quick else 100_000
+    if args.latency_seconds is None:
+        args.latency_seconds = 3.0 if args.quick else 10.0
     args.kinds = [k for k in args.kinds.split(",") if k]
     unknown = [k for k in args.kinds if k not in KINDS]
     if unknown:
