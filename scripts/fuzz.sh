@@ -8,7 +8,9 @@
 #   scripts/fuzz.sh [SECONDS_PER_TARGET]
 #   env: FUZZ_BUILD_DIR (default <repo>/build-fuzz), FUZZ_WORK_DIR (default a new temp dir),
 #        FUZZ_TARGETS (default: all five), FUZZ_JOBS (ninja -j, default 2)
-# Exit status: 0 when no target found anything, 1 otherwise.
+# Besides the printed summary, <work dir>/results.tsv gets one line per target:
+# target, seconds ran, executions, exec/s, files found ("?" when the fuzzer printed no stats).
+# Exit status: 0 when every target ran and found nothing, 1 otherwise.
 set -euo pipefail
 
 seconds="${1:-60}"
@@ -29,6 +31,8 @@ export ASAN_OPTIONS="${ASAN_OPTIONS:-abort_on_error=1}"
 
 found_any=0
 summary=()
+mkdir -p "$work"
+: >"$work/results.tsv"
 for target in "${targets[@]}"; do
   corpus="$work/$target/corpus"
   artifacts="$work/$target/artifacts"
@@ -43,8 +47,14 @@ for target in "${targets[@]}"; do
   execs="$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)"
   rate="$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)"
   mapfile -t crashes < <(find "$artifacts" -type f | sort)
+  printf '%s\t%s\t%s\t%s\t%s\n' "$target" "$ran" "${execs:-?}" "${rate:-?}" "${#crashes[@]}" \
+    >>"$work/results.tsv"
   summary+=("$(printf '%-24s ran %3ss  execs %-10s exec/s %-7s found %d' \
     "$target" "$ran" "${execs:-?}" "${rate:-?}" "${#crashes[@]}")")
+  if [[ -z "$execs" ]]; then
+    found_any=1
+    summary+=("    no statistics: the fuzzer did not finish; see $log")
+  fi
   for crash in "${crashes[@]}"; do
     found_any=1
     summary+=("    $crash")

@@ -9,6 +9,9 @@ PACKAGES=(
   libpq-dev libpqxx-dev libnats-dev librdkafka-dev libsimdjson-dev libyaml-cpp-dev
   libspdlog-dev doctest-dev libcpp-httplib-dev libcli11-dev rapidjson-dev
   postgresql-15 postgresql-15-wal2json nats-server kcat curl
+  # fuzz targets (scripts/fuzz.sh, fuzz phase of scripts/test.sh): clang and its runtime with
+  # libFuzzer, which clang only recommends
+  clang libclang-rt-14-dev
 )
 
 is_installed() {
