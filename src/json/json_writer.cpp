@@ -11,14 +11,15 @@ void JsonWriter::Separate() {
     after_key_ = false;
     return;
   }
-  if (!first_.back()) out_ += ',';
-  first_.back() = false;
+  char& first = first_.back();
+  if (!first) out_ += ',';
+  first = 0;
 }
 
 void JsonWriter::Open(char c) {
   Separate();
   out_ += c;
-  first_.push_back(true);
+  first_.push_back(1);
 }
 
 void JsonWriter::Close(char c) {
