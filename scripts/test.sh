@@ -62,7 +62,7 @@ build_and_test() {
     meson setup "$dir" "$@" || { echo "meson setup $dir failed" >&2; count 0 1 0; return 1; }
   fi
   meson compile -C "$dir" -j2 || { echo "build in $dir failed" >&2; count 0 1 0; return 1; }
-  rm -f "$dir/meson-logs/testlog.json"
+  rm -f "$dir/meson-logs/testlog.json" "$dir/meson-logs/testlog.txt"
   meson test -C "$dir" --print-errorlogs --num-processes 2 "${MESON_TEST_ARGS[@]}" "${TEST_NAMES[@]}"
   local passed failed skipped
   read -r passed failed skipped < <(meson_counts "$dir/meson-logs/testlog.json")
@@ -121,7 +121,13 @@ fuzz_phase() {
   fi
   local target ran execs rate found
   while IFS=$'\t' read -r target ran execs rate found; do
-    if [ "$found" -eq 0 ] && [ "$execs" != "?" ]; then count 1 0 0; else count 0 1 0; fi
+    if [ "$found" -eq 0 ] && [ "$execs" != "?" ]; then
+      count 1 0 0
+    else
+      count 0 1 0
+      echo "---- $target: the end of $work/$target/fuzz.log"
+      tail -n 40 "$work/$target/fuzz.log"
+    fi
   done < "$results"
 }
 
