@@ -33,8 +33,11 @@
 #include <algorithm>
 #include <atomic>
 #include <cctype>
+#include <mutex>
 #include <regex>
+#include <shared_mutex>
 #include <thread>
+#include <utility>
 
 #include "parameter_schema.h"
 
@@ -204,32 +207,22 @@ class KafkaSink final : public Sink {
  public:
   KafkaSink(const KafkaOptions& options, SinkEvents events)
       : options_(options), events_(std::move(events)) {
-    rd_kafka_conf_t* conf = rd_kafka_conf_new();
-    char error[512];
-    for (const auto& [name, value] : options_.properties) {
-      if (rd_kafka_conf_set(conf, name.c_str(), value.c_str(), error, sizeof error) !=
-          RD_KAFKA_CONF_OK) {
-        rd_kafka_conf_destroy(conf);
-        throw SinkConfigError({{"", "librdkafka rejects " + name + ": " + Scrub(error)}});
-      }
-    }
-    rd_kafka_conf_set_opaque(conf, this);
-    rd_kafka_conf_set_dr_msg_cb(conf, &KafkaSink::OnDelivery);
-    rd_kafka_conf_set_error_cb(conf, &KafkaSink::OnError);
-    rd_kafka_conf_set_stats_cb(conf, &KafkaSink::OnStatistics);
-    rd_kafka_conf_set_log_cb(conf, &KafkaSink::OnLog);
-    producer_ = rd_kafka_new(RD_KAFKA_PRODUCER, conf, error, sizeof error);
-    if (producer_ == nullptr) {  // conf is still ours on failure
-      rd_kafka_conf_destroy(conf);
-      throw SinkConfigError({{"", "kafka producer: " + Scrub(error)}});
-    }
+    std::string error;
+    producer_ = NewProducer(&error);
+    if (producer_ == nullptr) throw SinkConfigError({{"", error}});
     poller_ = std::thread([this] {
-      while (!stopping_.load()) rd_kafka_poll(producer_, 100);
+      while (!stopping_.load()) {
+        {
+          std::shared_lock<std::shared_mutex> lock(producer_mutex_);
+          rd_kafka_poll(producer_, 100);
+        }
+        if (fatal_.load()) ReplaceProducer();
+      }
     });
   }
 
   ~KafkaSink() override {
-    rd_kafka_flush(producer_, 5000);
+    Flush(std::chrono::milliseconds(5000));
     stopping_ = true;
     poller_.join();
     // Whatever is left completes with ok=false (purged) on this last poll.
@@ -252,6 +245,7 @@ class KafkaSink final : public Sink {
     const auto deadline =
         std::chrono::steady_clock::now() + std::chrono::milliseconds(options_.max_block_ms);
     rd_kafka_resp_err_t err;
+    std::shared_lock<std::shared_mutex> lock(producer_mutex_);  // ReplaceProducer waits
     for (;;) {
       err = rd_kafka_producev(
           producer_, RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
@@ -278,10 +272,66 @@ class KafkaSink final : public Sink {
   bool Connected() const override { return connected_.load(); }
 
   void Flush(std::chrono::milliseconds timeout) override {
+    std::shared_lock<std::shared_mutex> lock(producer_mutex_);
     rd_kafka_flush(producer_, static_cast<int>(timeout.count()));
   }
 
  private:
+  // A producer configured from options_ with this sink's callbacks; nullptr with `error` set.
+  rd_kafka_t* NewProducer(std::string* error) {
+    rd_kafka_conf_t* conf = rd_kafka_conf_new();
+    char text[512];
+    for (const auto& [name, value] : options_.properties) {
+      if (rd_kafka_conf_set(conf, name.c_str(), value.c_str(), text, sizeof text) !=
+          RD_KAFKA_CONF_OK) {
+        rd_kafka_conf_destroy(conf);
+        *error = "librdkafka rejects " + name + ": " + Scrub(text);
+        return nullptr;
+      }
+    }
+    rd_kafka_conf_set_opaque(conf, this);
+    rd_kafka_conf_set_dr_msg_cb(conf, &KafkaSink::OnDelivery);
+    rd_kafka_conf_set_error_cb(conf, &KafkaSink::OnError);
+    rd_kafka_conf_set_stats_cb(conf, &KafkaSink::OnStatistics);
+    rd_kafka_conf_set_log_cb(conf, &KafkaSink::OnLog);
+    rd_kafka_t* producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, text, sizeof text);
+    if (producer == nullptr) {  // conf is still ours on failure
+      rd_kafka_conf_destroy(conf);
+      *error = "kafka producer: " + Scrub(text);
+    }
+    return producer;
+  }
+
+  // After a fatal error the idempotent producer refuses every message for good: a new one
+  // (new producer id) takes its place. What the old one still held completes with a purge
+  // error, which the delivery queue retries in order; at-least-once loses nothing. Poller
+  // thread only; at most once per kReplaceInterval.
+  void ReplaceProducer() {
+    const auto now = std::chrono::steady_clock::now();
+    if (now < next_replace_) return;
+    next_replace_ = now + kReplaceInterval;
+    std::string error;
+    rd_kafka_t* fresh = NewProducer(&error);
+    if (fresh == nullptr) {
+      if (events_.on_error) events_.on_error("kafka: cannot replace the failed producer: " + error);
+      return;
+    }
+    rd_kafka_t* old = nullptr;
+    {
+      std::unique_lock<std::shared_mutex> lock(producer_mutex_);
+      old = std::exchange(producer_, fresh);
+      fatal_ = false;
+    }
+    rd_kafka_purge(old, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+    rd_kafka_poll(old, 0);  // their delivery reports: failed, retriable
+    rd_kafka_destroy(old);
+    ++replacements_;
+    if (events_.on_error) {
+      events_.on_error("kafka: replaced the producer after its fatal error (replacement " +
+                       std::to_string(replacements_) + "); unacknowledged messages are resent");
+    }
+  }
+
   std::string Scrub(const std::string& text) const { return sinks::Scrub(text, options_.secrets); }
 
   void SetConnected(bool connected) {
@@ -304,13 +354,15 @@ class KafkaSink final : public Sink {
                  " failed: " + self->Scrub(rd_kafka_err2str(message->err))});
   }
 
+  // Callbacks run inside rd_kafka_poll/flush: on the poller thread, or under a shared lock.
   static void OnError(rd_kafka_t* rk, int err, const char* reason, void* opaque) {
     auto* self = static_cast<KafkaSink*>(opaque);
+    if (rk != self->producer_) return;  // the replaced producer's last words
     if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) self->SetConnected(false);
     std::string text = "kafka: " + self->Scrub(reason);
     if (err == RD_KAFKA_RESP_ERR__FATAL) {
-      // The idempotent producer cannot continue: every later message fails
-      // until topicbridge restarts. Report it as a lost connection so /readyz shows it.
+      // The idempotent producer cannot continue: every later message fails until the
+      // poller replaces it. Report it as a lost connection so /readyz shows it meanwhile.
       self->fatal_ = true;
       self->SetConnected(false);
       char fatal[512];
@@ -320,10 +372,11 @@ class KafkaSink final : public Sink {
     if (self->events_.on_error) self->events_.on_error(text);
   }
 
-  static int OnStatistics(rd_kafka_t*, char* json, size_t length, void* opaque) {
+  static int OnStatistics(rd_kafka_t* rk, char* json, size_t length, void* opaque) {
+    auto* self = static_cast<KafkaSink*>(opaque);
+    if (rk != self->producer_) return 0;
     const std::string_view stats(json, length);
-    static_cast<KafkaSink*>(opaque)->SetConnected(stats.find("\"state\":\"UP\"") !=
-                                                  std::string_view::npos);
+    self->SetConnected(stats.find("\"state\":\"UP\"") != std::string_view::npos);
     return 0;  // librdkafka frees json
   }
 
@@ -338,9 +391,15 @@ class KafkaSink final : public Sink {
                 self->Scrub(text));
   }
 
+  static constexpr auto kReplaceInterval = std::chrono::seconds(2);
+
   const KafkaOptions options_;
   const SinkEvents events_;
-  rd_kafka_t* producer_ = nullptr;
+  // Replaced only by ReplaceProducer (exclusive); used under a shared lock elsewhere.
+  std::shared_mutex producer_mutex_;
+  rd_kafka_t* producer_ = nullptr;  // GUARDED_BY(producer_mutex_) for writes
+  std::chrono::steady_clock::time_point next_replace_{};  // poller thread only
+  int replacements_ = 0;                                  // poller thread only
   std::thread poller_;
   std::atomic<bool> stopping_{false};
   std::atomic<bool> connected_{false};
