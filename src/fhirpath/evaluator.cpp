@@ -64,6 +64,7 @@ std::string_view EvaluatorState::Store(std::string_view s) {
 
 void EvaluatorState::Run(const Ast& ast, const Context& context) {
   context_ = &context;
+  now_.reset();
   result_.clear();
   root_.clear();
   strings_used_ = 0;

@@ -154,6 +154,9 @@ class EvaluatorState {
 
   const Model& model_;
   const Context* context_ = nullptr;
+  // now(), today() and timeOfDay() read the clock once per Run: the specification gives them
+  // the same value however often one expression calls them.
+  std::optional<Temporal> now_;
   Collection result_;
   Collection root_;
   std::vector<std::unique_ptr<Collection>> all_;

@@ -831,7 +831,8 @@ void EvaluatorState::Utility(const Invocation& call) {
     case Function::kToday:
     case Function::kTimeOfDay: {
       Value v;
-      v.temporal = NowUtc();
+      if (!now_) now_ = NowUtc();
+      v.temporal = *now_;
       v.kind = n->function == Function::kNow     ? ValueKind::kDateTime
                : n->function == Function::kToday ? ValueKind::kDate
                                                  : ValueKind::kTime;
