@@ -223,8 +223,15 @@ class Faults(unittest.TestCase):
                                  "the Kafka topic to hold every event", interval=0.5)
                 kafka = kafka_ids(tail, unique=False)
         except TimeoutError as e:
+            # Tell a lost event from a held one: is it still counted in flight or queued, and
+            # did the slot confirm past it? (topicbridge keeps what it has not delivered.)
+            missing = sorted(want - kafka_ids(tail)) if tail else []
+            kafka_status = {k: v for k, v in self.status("kafka").items() if k != "raw"}
+            slot = self.pg.value("SELECT confirmed_flush_lsn FROM pg_replication_slots")
             self.fail(f"{e}: JetStream misses {len(want - set(js))}, Kafka misses "
-                      f"{len(want - kafka_ids(tail)) if tail else '-'}\n"
+                      f"{len(missing) if tail else '-'} (e.g. {missing[:5]}); kafka $status "
+                      f"{kafka_status}; slot confirmed_flush_lsn {slot}; kafka offsets read "
+                      f"up to {tail.next_offset if tail else '-'}\n"
                       + self.bridge.logs()[-4000:])
         return js, kafka
 
