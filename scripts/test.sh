@@ -95,10 +95,13 @@ sanitizer_phase() {
   #   integration_faults  its Kafka produce-error scenario (test_3) missed 1-4 Kafka events in
   #                       5 of 8 runs with the ASan topicbridge (the Kafka mock plain or not), in
   #                       none of 3 with the plain one: a timing race in topicbridge still to be
-  #                       explained, with no sanitizer report. Those runs predate the Kafka
-  #                       producer replacement (98b486d); after it, 4 of 4 ASan runs passed. The
-  #                       test now says, when it fails, whether the missing event is held
-  #                       (in flight, slot behind it) or gone. Put it back once explained.
+  #                       explained, with no sanitizer report. Diagnosed since: librdkafka
+  #                       2.0.2's idempotent producer reports 1-3 messages as delivered that
+  #                       the mock cluster never stored (partition end 598 of 600 acknowledged,
+  #                       nothing in flight), after the injected POLICY_VIOLATION refusals; the
+  #                       slower ASan build hits the timing more often (7 of 13 runs under load).
+  #                       Replacing the producer after a refused batch did not prevent it.
+  #                       Put the suite back once that is fixed or worked around.
   local excluded=(integration_faults)
   mapfile -t TEST_NAMES < <(meson introspect "$SANITIZE_DIR" --tests | python3 -c '
 import json, sys

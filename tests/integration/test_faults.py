@@ -231,7 +231,8 @@ class Faults(unittest.TestCase):
             self.fail(f"{e}: JetStream misses {len(want - set(js))}, Kafka misses "
                       f"{len(missing) if tail else '-'} (e.g. {missing[:5]}); kafka $status "
                       f"{kafka_status}; slot confirmed_flush_lsn {slot}; kafka offsets read "
-                      f"up to {tail.next_offset if tail else '-'}\n"
+                      f"up to {tail.next_offset if tail else '-'} of {self.kafka_end_offset()} "
+                      f"(gaps {tail.gaps[:3] if tail else '-'})\n"
                       + self.bridge.logs()[-4000:])
         return js, kafka
 
