@@ -41,6 +41,8 @@ class LsnTracker {
   // True when nothing is open or awaiting acknowledgement: the stream may
   // then confirm the server's keepalive position.
   bool Idle();
+  // True between a B record and its C record.
+  bool InTransaction();
   // Messages awaiting acknowledgement, over all transactions.
   std::uint64_t Pending();
   // Transactions held back (open, or committed and not yet confirmable).

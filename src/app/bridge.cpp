@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <unordered_map>
 
@@ -27,6 +28,10 @@ namespace topicbridge {
 
 namespace {
 using namespace std::chrono_literals;
+
+// On stop, how long the reader may go on to the commit of an open transaction
+// (never longer than delivery.drain_timeout_ms).
+constexpr std::chrono::milliseconds kFinishTransaction{5000};
 
 const Parameter* Subject(const DestinationConfig& d) {
   if (const auto* p = d.Find("subject")) return p;
@@ -113,6 +118,7 @@ struct Bridge::State {
   StoredResources stored;
   bool stored_changed = false;  // in the current transaction
   bool tables_changed = false;  // the stream must restart with other add-tables
+  bool submit_refused = false;  // an at-least-once message of this transaction was not taken
 
   void HandleChange();
   void Notify(Destination& d, const MatcherTopic& topic);
@@ -346,7 +352,7 @@ void Bridge::State::Notify(Destination& d, const MatcherTopic& topic) {
     // Stable across replays, whatever tables are decoded: the change's own WAL
     // position. JetStream's duplicate window drops a resend; Kafka consumers can.
     message.msg_id = d.config.id + ":" + FormatLsn(commit_lsn) + ":" + FormatLsn(change.lsn);
-    d.queue->Submit(std::move(message), ticket, keep_alive);
+    if (!d.queue->Submit(std::move(message), ticket, keep_alive)) submit_refused = true;
   } else {
     d.queue->Offer(std::move(message));
   }
@@ -356,6 +362,7 @@ void Bridge::State::HandleChange() {
   switch (change.kind) {
     case ChangeKind::kBegin:
       ticket = tracker.BeginTransaction();
+      submit_refused = false;
       commit_lsn = change.lsn;
       transaction_end = change.next_lsn;
       mapper->BeginTransaction();
@@ -539,7 +546,25 @@ int Bridge::Run(const std::atomic<bool>& stop) {
     }
     spdlog::info("replication: streaming from slot {} ({} tables)", options.slot,
                  options.tables.size());
-    while (!stop) {
+    // Stopped inside a transaction, the reader goes on to its commit (its C record is
+    // usually already in the socket): what was delivered of it is then confirmed and
+    // not sent again after the restart. Bounded, and not for a transaction whose
+    // messages the full window turned away: those are replayed anyway.
+    std::optional<std::chrono::steady_clock::time_point> finish_by;
+    const auto keep_reading = [&] {
+      if (!stop) return true;
+      if (!s.tracker.InTransaction() || s.submit_refused) return false;
+      const auto now = std::chrono::steady_clock::now();
+      if (!finish_by) {
+        const auto bound = std::min<std::chrono::milliseconds>(
+            kFinishTransaction, std::chrono::milliseconds(s.config.delivery.drain_timeout_ms));
+        finish_by = now + bound;
+        spdlog::info("stopping: reading the open transaction to its commit (at most {} ms)",
+                     bound.count());
+      }
+      return now < *finish_by;
+    };
+    while (keep_reading()) {
       std::string_view message;
       const auto status = s.stream->Next(&message, 200ms);
       if (status.code == ReplicationStatus::kDisconnected) {

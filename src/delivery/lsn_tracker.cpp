@@ -74,6 +74,11 @@ bool LsnTracker::Idle() {
   return transactions_.empty();
 }
 
+bool LsnTracker::InTransaction() {
+  std::lock_guard lock(mutex_);
+  return open_ != 0;
+}
+
 std::uint64_t LsnTracker::Pending() {
   std::lock_guard lock(mutex_);
   return pending_;

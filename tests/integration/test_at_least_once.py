@@ -440,14 +440,16 @@ class AtLeastOnce(unittest.TestCase):
                            f"a drained transaction was not confirmed (confirmed {confirmed:X}, "
                            f"complete {max(complete):X}):\n{self.bridge.logs()[-3000:]}")
         in_flight_warnings = self.bridge.logs().count("still in flight at shutdown")
+        finished_open = "reading the open transaction to its commit" in self.bridge.logs()
         self.bridge.start()
         self.wait_ready()
         writer.wait()
         js, kafka = self.wait_all_delivered(writer.ids, js_start, tail, timeout=120)
         _, kafka_dups = self.check_no_loss("sigterm", writer.ids, js, kafka)
         print(f"\n[sigterm] exit 0 after {stop_seconds:.1f}s; {len(complete)} complete "
-              f"transactions in JetStream at exit, all confirmed; Kafka duplicates after the "
-              f"restart: {kafka_dups}", flush=True)
+              f"transactions in JetStream at exit, all confirmed; stopped inside a transaction "
+              f"and read it to its commit: {'yes' if finished_open else 'no'}; Kafka duplicates "
+              f"after the restart: {kafka_dups}", flush=True)
         self.assertEqual(in_flight_warnings, 0, "the drain completed")
         # Only the transaction open at the stop may be sent again.
         self.assertLessEqual(kafka_dups, 10)

@@ -65,15 +65,19 @@ TEST_CASE("the confirmed LSN waits for every earlier acknowledgement") {
 
 TEST_CASE("an open transaction is never confirmed, and an aborted one is forgotten") {
   LsnTracker t;
+  CHECK_FALSE(t.InTransaction());
   const auto a = t.BeginTransaction();
+  CHECK(t.InTransaction());
   t.AddPending(a);
   t.Acknowledge(a);
   CHECK(t.Confirmable() == 0);
   t.AbortOpenTransaction();
   CHECK(t.Idle());
+  CHECK_FALSE(t.InTransaction());
   t.Acknowledge(a);  // a late ack of the forgotten transaction is harmless
   const auto b = t.BeginTransaction();
   t.CommitTransaction(b, 300);
+  CHECK_FALSE(t.InTransaction());
   CHECK(t.Confirmable() == 300);
 }
 
