@@ -711,6 +711,10 @@ TEST_CASE("kafka security: supported protocols and mechanisms, clear refusals") 
     CHECK(property("sasl.mechanisms") == "SCRAM-SHA-512");
     CHECK(property("sasl.username") == "u");
     CHECK(property("sasl.password") == "pw-kafka-hidden");
+    // At-least-once: every replica acknowledges, one request in flight keeps the order.
+    CHECK(property("acks") == "all");
+    CHECK(property("max.in.flight.requests.per.connection") == "1");
+    CHECK(property("enable.idempotence") == "false");
   }
   SUBCASE("SCRAM-SHA-256 and PLAIN over SASL_PLAINTEXT pass") {
     for (const char* mechanism : {"SCRAM-SHA-256", "PLAIN"}) {
