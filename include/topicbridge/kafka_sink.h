@@ -1,6 +1,7 @@
 // Kafka sink (librdkafka) for `kafka-at-least-once` (acks=all, one request in
-// flight per broker, not idempotent) and `kafka-best-effort` (acks=1). Every message completes from its
-// delivery report, served by one poll thread per producer. Header
+// flight per broker, not idempotent) and `kafka-best-effort` (acks=1). Every
+// message completes from its delivery report, served by one poll thread per
+// producer. Header
 // `content-type: application/json`; the key is OutboundMessage::key when
 // keyByResourceId is true and the key is non-empty.
 #pragma once

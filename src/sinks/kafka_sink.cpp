@@ -24,7 +24,8 @@
 //   keyByResourceId    —                     the sink sends OutboundMessage::key
 //
 // Fixed: kafka-at-least-once → acks=all, max.in.flight.requests.per.connection=1,
-// enable.idempotence=false (see KafkaOptionsFrom); kafka-best-effort → acks=1. client.id=topicbridge-<destination id>.
+// enable.idempotence=false (see KafkaOptionsFrom); kafka-best-effort → acks=1.
+// client.id=topicbridge-<destination id>.
 #include "topicbridge/kafka_sink.h"
 
 #include <librdkafka/rdkafka.h>
