@@ -321,16 +321,8 @@ class Faults(unittest.TestCase):
                                   *["NOT_ENOUGH_REPLICAS"] * 3)
         wait_until(writer.started, 3.5, writer)
         self.kafka.request_errors(0, *["POLICY_VIOLATION"] * 2)
-        writer.wait()
-        ids = writer.committed_ids()
-        js, kafka = self.wait_delivered(ids, js_start, tail)
-        status = self.status("kafka")
-        self.report("kafka produce errors", ids, js, kafka,
-                    delivery_attempts=status["messagesDeliveryAttempts"] - attempts_before,
-                    last_errors=status["errors"][-2:])
-        self.assertTrue(any("olicy" in e for e in status["errors"]),
-                        f"the refused produce shows in $status: {status['errors']}")
-        self.wait_ready()
+        self.check_refused_produce("kafka produce errors", writer, js_start, tail,
+                                   attempts_before, shown="Policy violation")
 
     def test_3a_kafka_sequence_error_is_retried(self):
         js_start, tail = self.start_reading()
@@ -342,16 +334,22 @@ class Faults(unittest.TestCase):
         # topicbridge's at-least-once producer is not idempotent: the batch fails, topicbridge
         # sends it again in order and the slot holds meanwhile.
         self.kafka.request_errors(0, "OUT_OF_ORDER_SEQUENCE_NUMBER")
+        self.check_refused_produce("kafka out-of-order sequence answer", writer, js_start, tail,
+                                   attempts_before, shown="out of order sequence number")
+        self.assertNotIn("fatal", self.bridge.logs())
+
+    def check_refused_produce(self, what, writer, js_start, tail, attempts_before, shown):
+        """After the writer: every committed event in JetStream and Kafka, the refusal (text
+        `shown`) in the Kafka destination's $status errors, and the bridge ready again."""
         writer.wait()
         ids = writer.committed_ids()
         js, kafka = self.wait_delivered(ids, js_start, tail)
         status = self.status("kafka")
-        self.report("kafka out-of-order sequence answer", ids, js, kafka,
+        refusals = [e for e in status["errors"] if shown in e]
+        self.report(what, ids, js, kafka,
                     delivery_attempts=status["messagesDeliveryAttempts"] - attempts_before,
-                    last_errors=status["errors"][-1:])
-        self.assertTrue(any("sequence" in e for e in status["errors"]),
-                        f"the refused produce shows in $status: {status['errors']}")
-        self.assertNotIn("fatal", self.bridge.logs())
+                    last_refusal=refusals[-1:])
+        self.assertTrue(refusals, f"the refused produce shows in $status: {status['errors']}")
         self.wait_ready()
 
     def test_4_jetstream_stream_full_then_raised(self):
