@@ -252,7 +252,8 @@ class Faults(unittest.TestCase):
         return js_dups, kafka_dups
 
     def status(self, destination, port=None):
-        """$status of a destination: name -> value, and "errors": the lastErrorDetail messages."""
+        """$status of a destination: name -> value, and "errors": the lastErrorDetail messages,
+        newest first."""
         url = (f"http://127.0.0.1:{port or self.http_port}/fhir/AidboxTopicDestination/"
                f"{destination}/$status")
         with urllib.request.urlopen(url, timeout=5) as r:
@@ -345,10 +346,10 @@ class Faults(unittest.TestCase):
         ids = writer.committed_ids()
         js, kafka = self.wait_delivered(ids, js_start, tail)
         status = self.status("kafka")
-        refusals = [e for e in status["errors"] if shown in e]
+        refusals = [e for e in status["errors"] if shown in e]  # newest first
         self.report(what, ids, js, kafka,
                     delivery_attempts=status["messagesDeliveryAttempts"] - attempts_before,
-                    last_refusal=refusals[-1:])
+                    last_refusal=refusals[:1])
         self.assertTrue(refusals, f"the refused produce shows in $status: {status['errors']}")
         self.wait_ready()
 
