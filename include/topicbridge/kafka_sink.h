@@ -36,4 +36,9 @@ KafkaOptions KafkaOptionsFrom(const DestinationConfig& destination,
 // Throws SinkConfigError if librdkafka rejects the configuration.
 std::unique_ptr<Sink> MakeKafkaSink(const KafkaOptions& options, SinkEvents events);
 
+// Tests only: raises a fatal error on `sink`'s producer (librdkafka's
+// rd_kafka_test_fatal_error), as librdkafka would on an inconsistency it cannot
+// recover from. Returns false if `sink` is not a Kafka sink.
+bool RaiseKafkaFatalErrorForTest(Sink& sink);
+
 }  // namespace topicbridge

@@ -283,6 +283,11 @@ class KafkaSink final : public Sink {
     rd_kafka_flush(producer_, static_cast<int>(timeout.count()));
   }
 
+  void RaiseFatalErrorForTest() {
+    std::shared_lock<std::shared_mutex> lock(producer_mutex_);
+    rd_kafka_test_fatal_error(producer_, RD_KAFKA_RESP_ERR__INCONSISTENT, "raised by a test");
+  }
+
  private:
   // A producer configured from options_ with this sink's callbacks; nullptr with `error` set.
   rd_kafka_t* NewProducer(std::string* error) {
@@ -309,11 +314,11 @@ class KafkaSink final : public Sink {
     return producer;
   }
 
-  // After a fatal error (librdkafka raises them for idempotent producers, which topicbridge
-  // no longer configures, so this is a safeguard) the producer refuses every message for
-  // good: a new one takes its place. What the old one still held completes with a purge
-  // error, which the delivery queue retries in order; at-least-once loses nothing. Poller
-  // thread only; at most once per kReplaceInterval.
+  // After a fatal error (mostly an idempotent producer's, which topicbridge no longer
+  // configures; also an inconsistency librdkafka cannot recover from) the producer refuses
+  // every message for good: a new one takes its place. What the old one still held
+  // completes with a purge error, which the delivery queue retries in order; at-least-once
+  // loses nothing. Poller thread only; at most once per kReplaceInterval.
   void ReplaceProducer() {
     const auto now = std::chrono::steady_clock::now();
     if (now < next_replace_) return;
@@ -418,6 +423,13 @@ class KafkaSink final : public Sink {
 
 std::unique_ptr<Sink> MakeKafkaSink(const KafkaOptions& options, SinkEvents events) {
   return std::make_unique<KafkaSink>(options, std::move(events));
+}
+
+bool RaiseKafkaFatalErrorForTest(Sink& sink) {
+  auto* kafka = dynamic_cast<KafkaSink*>(&sink);
+  if (kafka == nullptr) return false;
+  kafka->RaiseFatalErrorForTest();
+  return true;
 }
 
 }  // namespace topicbridge

@@ -519,6 +519,33 @@ TEST_CASE("kafka at-least-once: a broker outage delays the delivery report, neve
   CHECK(sink->Connected());
 }
 
+TEST_CASE("kafka at-least-once: after a fatal producer error a new producer takes over") {
+  MockKafka mock;
+  auto d = Destination("kafka-at-least-once",
+                       {{"kafkaTopic", "tb-topic"}, {"bootstrapServers", mock.bootstraps()}});
+  std::mutex mutex;
+  std::vector<std::string> errors;
+  SinkEvents events;
+  events.on_error = [&](const std::string& e) {
+    std::lock_guard lock(mutex);
+    errors.push_back(e);
+  };
+  auto reported = [&](const std::string& text) {
+    std::lock_guard lock(mutex);
+    for (const auto& e : errors)
+      if (e.find(text) != std::string::npos) return true;
+    return false;
+  };
+  auto sink = MakeSink(d, events);
+  REQUIRE(PublishAndWait(*sink, Message("{\"n\":1}")).ok);
+  REQUIRE(RaiseKafkaFatalErrorForTest(*sink));
+  CHECK(WaitFor([&] { return reported("(fatal: "); }, 5s));
+  CHECK(WaitFor([&] { return reported("replaced the producer after its fatal error"); }, 10s));
+  // The new producer delivers: nothing stays refused until a restart.
+  CHECK(PublishAndWait(*sink, Message("{\"n\":2}")).ok);
+  CHECK(WaitFor([&] { return sink->Connected(); }, 5s));
+}
+
 TEST_CASE("kafka best-effort: no key unless keyByResourceId") {
   MockKafka mock;
   auto sink = MakeSink(Destination("kafka-best-effort", {{"kafkaTopic", "tb-topic"},
