@@ -23,7 +23,7 @@ TESTS = Path(__file__).resolve().parents[1] / "tests" / "integration"
 sys.path.insert(0, str(TESTS))
 import harness  # noqa: E402
 import test_at_least_once as alo  # noqa: E402  (config, Kafka reader)
-from test_faults import SteadyWriter, kafka_ids  # noqa: E402
+from test_faults import SteadyWriter  # noqa: E402
 
 FAULTS = ("kill-topicbridge", "restart-nats", "kafka-down", "restart-postgres")
 
@@ -111,7 +111,7 @@ class Soak:
     def run(self):
         a = self.args
         js_start = self.client.js_stream_info(alo.STREAM)["state"]["last_seq"] + 1
-        tail = alo.KafkaTail(self.kafka, 0)
+        tail = harness.KafkaTail(self.kafka, alo.KAFKA_TOPIC, 0)
         seconds = a.minutes * 60
         writer = SteadyWriter(self.pg, "soak", a.rate, a.rows, seconds)
         self.log(f"writing {a.rate:g} tx/s x {a.rows} Patients for {seconds:.0f} s; "
@@ -143,7 +143,7 @@ class Soak:
         """Polls until both destinations hold every id or --drain-timeout passes."""
         deadline = time.monotonic() + self.args.drain_timeout
         while True:
-            kafka = kafka_ids(tail, unique=False)
+            kafka = tail.ids(unique=False)
             stored = self.client.js_stream_info(alo.STREAM)["state"]["last_seq"] - js_start + 1
             if stored >= len(ids) and ids <= set(kafka):
                 js = self.js_ids(js_start)
@@ -180,6 +180,7 @@ def main():
     try:
         return soak.run()
     finally:
+        soak.client.close()
         harness.cleanup_all()
 
 

@@ -23,6 +23,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections import namedtuple
 from pathlib import Path
 
 SOURCE_ROOT = Path(os.environ.get("TOPICBRIDGE_SOURCE_ROOT") or Path(__file__).resolve().parents[2])
@@ -509,6 +510,11 @@ class NatsClient:
             self.sock.shutdown(socket.SHUT_RDWR)
         except OSError:
             pass
+        # The reader sees end of file after the shutdown; its file is closed once it is done.
+        if self._reader is not threading.current_thread():
+            self._reader.join(5)
+        if not self._reader.is_alive():
+            self._file.close()
         self.sock.close()
 
     def _send(self, data):
@@ -943,3 +949,77 @@ class KafkaMock:
         if r.returncode != 0:
             raise RuntimeError(f"kcat {' '.join(args)} failed: {r.stderr.decode(errors='replace')}")
         return r.stdout
+
+
+KafkaRecord = namedtuple("KafkaRecord", "key id msg_id")
+KafkaRecord.__doc__ = ("A message KafkaTail read: its key, the id of the notification's resource "
+                       "and its topicbridge-message-id header (None when absent).")
+
+
+class KafkaTail:
+    """A background `kcat -C` on partition 0 of `topic` from `offset` on, collecting a
+    KafkaRecord per message as messages arrive: the mock cluster keeps only about 5 MB per
+    partition, so reading back once at the end would find the oldest messages gone. kcat exits
+    when every broker is down; it is started again from the next offset. Offsets are checked
+    for gaps (`gaps`: (expected, got) pairs)."""
+
+    def __init__(self, kafka, topic, offset):
+        self.kafka = kafka
+        self.topic = topic
+        self.next_offset = offset
+        self.gaps = []
+        self.messages = []
+        self.lock = threading.Lock()
+        self.closed = False
+        self.proc = None
+        self.stderr_path = kafka.base / f"kcat-{offset}.err"
+        self.stderr_path.write_bytes(b"")
+        self.reader = threading.Thread(target=self._run, daemon=True)
+        self.reader.start()
+        # Positioned at the end of the partition before anything is written.
+        wait_for(lambda: b"Reached end of topic" in self.stderr_path.read_bytes(), 30,
+                 "kcat to reach the end of the topic")
+
+    def _run(self):
+        while not self.closed:
+            with open(self.stderr_path, "ab") as stderr:
+                self.proc = subprocess.Popen(
+                    ["kcat", "-b", self.kafka.bootstraps, "-C", "-t", self.topic, "-p", "0",
+                     "-o", str(self.next_offset), "-u", "-f", "%o\t%k\t%h\t%s\n"],
+                    stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=stderr)
+            if self.closed:  # close() came while starting it
+                _stop_process(self.proc, timeout=5)
+                self.proc.stdout.close()
+                break
+            with self.proc.stdout:
+                for line in self.proc.stdout:
+                    self._add(line)
+            self.proc.wait()
+            time.sleep(0.5)
+
+    def _add(self, line):
+        offset, key, headers, value = line.decode().rstrip("\n").split("\t", 3)
+        rid = json.loads(value)["value"]["entry"][1]["resource"]["id"]
+        msg_id = dict(h.split("=", 1) for h in headers.split(",") if "=" in h).get(
+            "topicbridge-message-id")
+        with self.lock:
+            if int(offset) != self.next_offset:
+                self.gaps.append((self.next_offset, int(offset)))
+            self.next_offset = int(offset) + 1
+            self.messages.append(KafkaRecord(key, rid, msg_id))
+
+    def snapshot(self):
+        """The KafkaRecords read so far, in offset order."""
+        with self.lock:
+            return list(self.messages)
+
+    def ids(self, unique=True):
+        """The resource ids read so far: a set, or with unique=False a list with repeats."""
+        ids = [record.id for record in self.snapshot()]
+        return set(ids) if unique else ids
+
+    def close(self):
+        self.closed = True
+        if self.proc:
+            _stop_process(self.proc, timeout=5)
+        self.reader.join(10)

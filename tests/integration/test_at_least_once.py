@@ -98,71 +98,10 @@ class Writer:
     def wait(self, timeout=300):
         self.proc.wait(timeout)
         self._feeder.join(5)
-        if self.proc.returncode != 0:
-            raise RuntimeError(f"writer failed: {self.proc.stderr.read()}")
+        with self.proc.stderr:
+            if self.proc.returncode != 0:
+                raise RuntimeError(f"writer failed: {self.proc.stderr.read()}")
         return time.monotonic() - self.started
-
-    def kill(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-
-
-class KafkaTail:
-    """A background `kcat -C` on partition 0 from `offset` on, collecting (key, resource id,
-    topicbridge-message-id header) as
-    messages arrive: the mock cluster keeps only about 5 MB per partition, so reading back once
-    at the end would find the oldest messages gone. kcat exits when every broker is down; it is
-    started again from the next offset. Offsets are checked for gaps."""
-
-    def __init__(self, kafka, offset):
-        self.kafka = kafka
-        self.next_offset = offset
-        self.gaps = []
-        self.messages = []
-        self.lock = threading.Lock()
-        self.closed = False
-        self.proc = None
-        self.stderr_path = kafka.base / f"kcat-{offset}.err"
-        self.stderr_path.write_bytes(b"")
-        self.reader = threading.Thread(target=self._run, daemon=True)
-        self.reader.start()
-        # Positioned at the end of the partition before anything is written.
-        harness.wait_for(lambda: b"Reached end of topic" in self.stderr_path.read_bytes(), 30,
-                         "kcat to reach the end of the topic")
-
-    def _run(self):
-        while not self.closed:
-            with open(self.stderr_path, "ab") as stderr:
-                self.proc = subprocess.Popen(
-                    ["kcat", "-b", self.kafka.bootstraps, "-C", "-t", KAFKA_TOPIC, "-p", "0",
-                     "-o", str(self.next_offset), "-u", "-f", "%o\t%k\t%h\t%s\n"],
-                    stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=stderr)
-            if self.closed:  # close() came while starting it
-                harness._stop_process(self.proc, timeout=5)
-                break
-            for line in self.proc.stdout:
-                offset, key, headers, value = line.decode().rstrip("\n").split("\t", 3)
-                rid = json.loads(value)["value"]["entry"][1]["resource"]["id"]
-                msg_id = dict(h.split("=", 1) for h in headers.split(",") if "=" in h).get(
-                    "topicbridge-message-id")
-                with self.lock:
-                    if int(offset) != self.next_offset:
-                        self.gaps.append((self.next_offset, int(offset)))
-                    self.next_offset = int(offset) + 1
-                    self.messages.append((key, rid, msg_id))
-            self.proc.wait()
-            time.sleep(0.5)
-
-    def snapshot(self):
-        with self.lock:
-            return list(self.messages)
-
-    def close(self):
-        self.closed = True
-        if self.proc:
-            harness._stop_process(self.proc, timeout=5)
-        self.reader.join(10)
 
 
 class AtLeastOnce(unittest.TestCase):
@@ -175,6 +114,7 @@ class AtLeastOnce(unittest.TestCase):
         cls.nats = harness.NatsServer()
         cls.addClassCleanup(cls.nats.cleanup)
         cls.client = harness.NatsClient(cls.nats.url)
+        cls.addClassCleanup(lambda: cls.client.close())  # the client restart_client left
         cls.js_add_stream()
         cls.kafka = harness.KafkaMock(brokers=3)
         cls.addClassCleanup(cls.kafka.cleanup)
@@ -245,7 +185,7 @@ class AtLeastOnce(unittest.TestCase):
 
     def start_reading(self):
         """(first JetStream sequence, KafkaTail) for the events a scenario is about to write."""
-        tail = KafkaTail(self.kafka, self.kafka_end_offset())
+        tail = harness.KafkaTail(self.kafka, KAFKA_TOPIC, self.kafka_end_offset())
         self.addCleanup(tail.close)
         return self.js_last_seq() + 1, tail
 
@@ -266,10 +206,10 @@ class AtLeastOnce(unittest.TestCase):
             time.sleep(0.5)
         while tail is not None:
             kafka = tail.snapshot()
-            if want <= {m[1] for m in kafka}:
+            if want <= {m.id for m in kafka}:
                 break
             if time.monotonic() > deadline:
-                missing = want - {m[1] for m in kafka}
+                missing = want - {m.id for m in kafka}
                 self.fail(f"Kafka misses {len(missing)} events, e.g. {sorted(missing)[:5]} "
                           f"(read {len(kafka)}, offset gaps {tail.gaps[:3]}); "
                           f"$status {self.status('kafka')}\n" + self.bridge.logs()[-4000:])

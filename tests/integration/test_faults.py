@@ -123,12 +123,6 @@ class SteadyWriter:
         return {r[0] for r in rows}
 
 
-def kafka_ids(tail, unique=True):
-    """Resource ids a test_at_least_once.KafkaTail has read (each message: key, id, ...)."""
-    ids = [message[1] for message in tail.snapshot()]
-    return set(ids) if unique else ids
-
-
 def wait_until(start, seconds, writer=None):
     """Sleeps until `seconds` after the monotonic time `start` (or the writer ends)."""
     while time.monotonic() - start < seconds and (writer is None or writer.running()):
@@ -155,6 +149,7 @@ class Faults(unittest.TestCase):
         cls.nats = harness.NatsServer()
         cls.addClassCleanup(cls.nats.cleanup)
         cls.client = harness.NatsClient(cls.nats.url)
+        cls.addClassCleanup(lambda: cls.client.close())  # the client restart_client left
         cls.client.js_add_stream(STREAM, ["patients.>"], duplicate_window=120 * 10**9)
         cls.kafka = harness.KafkaMock(brokers=3)
         cls.addClassCleanup(cls.kafka.cleanup)
@@ -190,7 +185,7 @@ class Faults(unittest.TestCase):
 
     def start_reading(self):
         """(first JetStream sequence, Kafka reader) for the events a scenario is about to write."""
-        tail = alo.KafkaTail(self.kafka, self.kafka_end_offset())
+        tail = harness.KafkaTail(self.kafka, alo.KAFKA_TOPIC, self.kafka_end_offset())
         self.addCleanup(tail.close)
         return self.js_last_seq() + 1, tail
 
@@ -219,13 +214,13 @@ class Faults(unittest.TestCase):
             harness.wait_for(js_complete, timeout, "JetStream to hold every event", interval=0.5)
             kafka = None
             if tail is not None:
-                harness.wait_for(lambda: want <= kafka_ids(tail), timeout,
+                harness.wait_for(lambda: want <= tail.ids(), timeout,
                                  "the Kafka topic to hold every event", interval=0.5)
-                kafka = kafka_ids(tail, unique=False)
+                kafka = tail.ids(unique=False)
         except TimeoutError as e:
             # Tell a lost event from a held one: is it still counted in flight or queued, and
             # did the slot confirm past it? (topicbridge keeps what it has not delivered.)
-            missing = sorted(want - kafka_ids(tail)) if tail else []
+            missing = sorted(want - tail.ids()) if tail else []
             kafka_status = {k: v for k, v in self.status("kafka").items() if k != "raw"}
             slot = self.pg.value("SELECT confirmed_flush_lsn FROM pg_replication_slots")
             self.fail(f"{e}: JetStream misses {len(want - set(js))}, Kafka misses "
