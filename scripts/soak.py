@@ -13,7 +13,6 @@ Exit status 0 when no committed event is missing from either destination, else 1
 """
 
 import argparse
-import os
 import sys
 import time
 from collections import Counter
@@ -22,7 +21,7 @@ from pathlib import Path
 TESTS = Path(__file__).resolve().parents[1] / "tests" / "integration"
 sys.path.insert(0, str(TESTS))
 import harness  # noqa: E402
-import test_at_least_once as alo  # noqa: E402  (config, Kafka reader)
+import test_at_least_once as alo  # noqa: E402  (its bridge config and names)
 from test_faults import SteadyWriter  # noqa: E402
 
 FAULTS = ("kill-topicbridge", "restart-nats", "kafka-down", "restart-postgres")
