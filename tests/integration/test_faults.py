@@ -22,7 +22,7 @@ from collections import Counter
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
-import test_at_least_once as alo  # noqa: E402  (its config, Kafka reader and constants)
+import test_at_least_once as alo  # noqa: E402  (its bridge config and constants)
 
 STREAM, SLOT = alo.STREAM, alo.SLOT
 CREATE_PATIENT = ("SELECT aidbox_create('Patient', '{id}', '{{\"name\": [{{\"family\": \"F\"}}]}}');")
