@@ -45,6 +45,26 @@ PREFIX_ACCOUNT = 0
 PREFIX_USER = 20 << 3
 
 
+# nats-server closes a connection whose TLS handshake has not ended within 2 s, or whose CONNECT
+# has not come within 1 s (3 s with TLS) of the accept. A test client on a loaded CI machine once
+# missed that deadline (the server answered its first PING with end of file); the tests are not
+# about it, so their servers allow 10 s.
+AUTH_TIMEOUT_S = 10
+
+
+def nats_conf(directory, name, body):
+    """nats-server arguments that load `body` as the configuration file `name` in `directory`."""
+    path = Path(directory) / name
+    path.write_text(body)
+    return ["-c", str(path)]
+
+
+def password_conf(directory, user, password):
+    return nats_conf(directory, f"password-{user}.conf",
+                     f"authorization {{ user: {json.dumps(user)}, password: {json.dumps(password)}, "
+                     f"timeout: {AUTH_TIMEOUT_S} }}\n")
+
+
 def crc16(data):
     crc = 0
     for byte in data:
@@ -154,7 +174,8 @@ class JwtFixture:
             f"system_account: {system.public}\n"
             "resolver: MEMORY\n"
             f'resolver_preload: {{\n  {self.account.public}: "{self.account_jwt}"\n'
-            f'  {system.public}: "{system_jwt}"\n}}\n')
+            f'  {system.public}: "{system_jwt}"\n}}\n'
+            f"authorization {{ timeout: {AUTH_TIMEOUT_S} }}\n")
 
 
 class TlsFixture:
@@ -357,7 +378,8 @@ class SecurityScenarios(unittest.TestCase):
         seed_file.write_text(user.seed + "\n")
         os.chmod(seed_file, 0o644)
         conf = self.dir / "nkey.conf"
-        conf.write_text(f'authorization {{ users = [ {{ nkey: "{user.public}" }} ] }}\n')
+        conf.write_text(f'authorization {{ users = [ {{ nkey: "{user.public}" }} ], '
+                        f"timeout: {AUTH_TIMEOUT_S} }}\n")
         nats = harness.NatsServer(extra_args=["-c", str(conf)])
         self.addCleanup(nats.cleanup)
         port = harness.free_port()
@@ -373,7 +395,7 @@ class SecurityScenarios(unittest.TestCase):
 
     def test_refused_nats_credentials_are_reported_and_the_rest_starts(self):
         password, wrong = "pw-right-4", "pw-wrong-5"
-        nats = harness.NatsServer(extra_args=["--user", "tb", "--pass", password])
+        nats = harness.NatsServer(extra_args=password_conf(self.dir, "tb", password))
         self.addCleanup(nats.cleanup)
         reader = AuthNatsClient(nats.url, username="tb", password=password)
         self.addCleanup(reader.close)
@@ -416,9 +438,12 @@ class SecurityScenarios(unittest.TestCase):
     def test_mutual_tls_and_password_with_least_privilege_role_and_bearer_token(self):
         tls = TlsFixture(self.dir)
         password, token = "pw-Tr0ub4dor-3", "tok-correct-horse-battery"
-        nats = harness.NatsServer(extra_args=[
-            "--tls", "--tlscert", str(tls.server_cert), "--tlskey", str(tls.server_key),
-            "--tlsverify", "--tlscacert", str(tls.ca), "--user", "tb", "--pass", password])
+        nats = harness.NatsServer(extra_args=nats_conf(self.dir, "tls.conf", (
+            f"tls {{ cert_file: {json.dumps(str(tls.server_cert))}, "
+            f"key_file: {json.dumps(str(tls.server_key))}, ca_file: {json.dumps(str(tls.ca))}, "
+            f"verify: true, timeout: {AUTH_TIMEOUT_S - 1} }}\n"
+            f"authorization {{ user: tb, password: {json.dumps(password)}, "
+            f"timeout: {AUTH_TIMEOUT_S} }}\n")))
         self.addCleanup(nats.cleanup)
         reader = AuthNatsClient(nats.url, tls=tls.client_context(), username="tb",
                                 password=password)
