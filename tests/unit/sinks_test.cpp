@@ -159,6 +159,34 @@ void AddBoolean(DestinationConfig& d, const std::string& name, bool value) {
   d.parameters.push_back(p);
 }
 
+// What a sink reported through SinkEvents::on_error, from any of its threads.
+class ReportedErrors {
+ public:
+  SinkEvents Events() {
+    SinkEvents events;
+    events.on_error = [this](const std::string& e) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      errors_.push_back(e);
+    };
+    return events;
+  }
+  std::vector<std::string> All() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return errors_;
+  }
+  // True when some report contains `text`.
+  bool Contains(const std::string& text) const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (const auto& e : errors_)
+      if (e.find(text) != std::string::npos) return true;
+    return false;
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::vector<std::string> errors_;
+};
+
 PublishResult PublishAndWait(Sink& sink, OutboundMessage message,
                              std::chrono::seconds timeout = 15s) {
   auto promise = std::make_shared<std::promise<PublishResult>>();
@@ -279,24 +307,18 @@ TEST_CASE("nats: refused credentials are reported at start with the reason, neve
 })");
   for (const char* kind : {"nats-core-best-effort", "nats-jetstream-at-least-once"}) {
     CAPTURE(kind);
-    std::mutex mutex;
-    std::vector<std::string> errors;
-    SinkEvents events;
-    events.on_error = [&](const std::string& e) {
-      std::lock_guard<std::mutex> lock(mutex);
-      errors.push_back(e);
-    };
+    ReportedErrors reported;
     const auto start = std::chrono::steady_clock::now();
     auto sink = MakeSink(Destination(kind, {{"url", server.url()},
                                             {"subject", "tb.auth"},
                                             {"username", "tb"},
                                             {"password", "wrong-pw-2"}}),
-                         events);
+                         reported.Events());
     // One attempt (bounded by cnats' 2 s connect timeout), then the retries run behind.
     CHECK(std::chrono::steady_clock::now() - start < 5s);
     CHECK_FALSE(sink->Connected());
     {
-      std::lock_guard<std::mutex> lock(mutex);
+      const auto errors = reported.All();
       REQUIRE(errors.size() == 1);  // reported at once, and a repeat is not reported again
       CHECK(errors[0].find("Authorization Violation") != std::string::npos);
       CHECK(errors[0].find("check username/password") != std::string::npos);
@@ -314,27 +336,18 @@ TEST_CASE("nats core: a permissions violation is reported and fails the next mes
   NatsServer server(R"(authorization {
   users = [ { user: "tb", password: "s3cr3t-pw", permissions: { publish: { deny: "forbidden.>" } } } ]
 })");
-  std::mutex mutex;
-  std::vector<std::string> errors;
-  SinkEvents events;
-  events.on_error = [&](const std::string& e) {
-    std::lock_guard<std::mutex> lock(mutex);
-    errors.push_back(e);
-  };
+  ReportedErrors reported;
   auto sink = MakeSink(Destination("nats-core-best-effort", {{"url", server.url()},
                                                              {"subject", "forbidden.x"},
                                                              {"username", "tb"},
                                                              {"password", "s3cr3t-pw"}}),
-                       events);
+                       reported.Events());
   REQUIRE(WaitFor([&] { return sink->Connected(); }));
   PublishAndWait(*sink, Message("{}"));  // accepted locally; the server objects asynchronously
   sink->Flush(2000ms);
-  REQUIRE(WaitFor([&] {
-    std::lock_guard<std::mutex> lock(mutex);
-    return !errors.empty();
-  }));
+  REQUIRE(WaitFor([&] { return !reported.All().empty(); }));
   {
-    std::lock_guard<std::mutex> lock(mutex);
+    const auto errors = reported.All();
     CHECK(errors[0].find("Permissions Violation") != std::string::npos);
     CHECK(errors[0].find("s3cr3t-pw") == std::string::npos);
   }
@@ -523,24 +536,13 @@ TEST_CASE("kafka at-least-once: after a fatal producer error a new producer take
   MockKafka mock;
   auto d = Destination("kafka-at-least-once",
                        {{"kafkaTopic", "tb-topic"}, {"bootstrapServers", mock.bootstraps()}});
-  std::mutex mutex;
-  std::vector<std::string> errors;
-  SinkEvents events;
-  events.on_error = [&](const std::string& e) {
-    std::lock_guard lock(mutex);
-    errors.push_back(e);
-  };
-  auto reported = [&](const std::string& text) {
-    std::lock_guard lock(mutex);
-    for (const auto& e : errors)
-      if (e.find(text) != std::string::npos) return true;
-    return false;
-  };
-  auto sink = MakeSink(d, events);
+  ReportedErrors reported;
+  auto sink = MakeSink(d, reported.Events());
   REQUIRE(PublishAndWait(*sink, Message("{\"n\":1}")).ok);
   REQUIRE(RaiseKafkaFatalErrorForTest(*sink));
-  CHECK(WaitFor([&] { return reported("(fatal: "); }, 5s));
-  CHECK(WaitFor([&] { return reported("replaced the producer after its fatal error"); }, 10s));
+  CHECK(WaitFor([&] { return reported.Contains("(fatal: "); }, 5s));
+  CHECK(WaitFor([&] { return reported.Contains("replaced the producer after its fatal error"); },
+                10s));
   // The new producer delivers: nothing stays refused until a restart.
   CHECK(PublishAndWait(*sink, Message("{\"n\":2}")).ok);
   CHECK(WaitFor([&] { return sink->Connected(); }, 5s));
@@ -800,18 +802,11 @@ TEST_CASE("kafka SASL_PLAINTEXT/PLAIN insists on SASL; errors never show the pas
        {"saslJaasConfig",
         R"(org.apache.kafka.common.security.plain.PlainLoginModule required username="u" password="pw-sasl-hidden";)"}});
   AddInteger(d, "deliveryTimeoutMs", 3000);
-  std::mutex mutex;
-  std::string errors;
-  SinkEvents events;
-  events.on_error = [&](const std::string& text) {
-    std::lock_guard<std::mutex> lock(mutex);
-    errors += text + "\n";
-  };
-  auto sink = MakeSink(d, events);
+  ReportedErrors reported;
+  auto sink = MakeSink(d, reported.Events());
   const PublishResult r = PublishAndWait(*sink, Message(R"({"topic":"tb-topic"})"), 30s);
   CHECK_FALSE(r.ok);
   CHECK(r.error.find("pw-sasl-hidden") == std::string::npos);
-  std::lock_guard<std::mutex> lock(mutex);
-  CHECK(errors.find("SASL") != std::string::npos);
-  CHECK(errors.find("pw-sasl-hidden") == std::string::npos);
+  CHECK(reported.Contains("SASL"));
+  CHECK_FALSE(reported.Contains("pw-sasl-hidden"));
 }
